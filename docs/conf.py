@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Sphinx configuration for the GPU memory interoperability gallery.
+
+The gallery executes the samples only where a GPU is usable (or when
+``GALLERY_EXECUTE=1`` forces it, as ``nox -s gpu`` does); elsewhere each
+sample page shows the output recorded on the last GPU run instead.
+The build never needs the network.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+SAMPLES = ROOT / "samples" / "interoperability"
+sys.path.insert(0, str(SAMPLES))  # the samples import cuda_python_common; autodoc documents it
+sys.path.insert(0, str(DOCS / "_ext"))
+
+
+def _gallery_should_execute() -> bool:
+    mode = os.environ.get("GALLERY_EXECUTE", "auto").strip().lower()
+    if mode in {"1", "true", "yes"}:
+        return True
+    if mode in {"0", "false", "no"}:
+        return False
+    try:
+        from cuda_python_common import gpu_unavailable_reason
+    except ImportError:  # cuda-bindings not installed: certainly no GPU run
+        return False
+    return gpu_unavailable_reason("cvcuda") is None
+
+
+project = "GPU Memory Interop Gallery"
+author = "gpu-interop-gallery contributors"
+copyright = "2026, gpu-interop-gallery contributors"
+release = "0.1"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx_gallery.gen_gallery",
+    "sphinx_copybutton",
+    "sphinx_design",
+    "interop_docs",
+]
+
+EXECUTE_GALLERY = _gallery_should_execute()
+
+sphinx_gallery_conf = {
+    "examples_dirs": [str(SAMPLES)],
+    "gallery_dirs": ["auto_samples"],
+    "filename_pattern": r".*\.py$",  # every sample is executed when the gallery runs
+    "ignore_pattern": r"cuda_python_common\.py$",  # a module, documented on the API page
+    "plot_gallery": "True" if EXECUTE_GALLERY else "False",
+    "abort_on_example_error": True,
+    "only_warn_on_example_error": False,
+    "capture_repr": (),
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "within_subsection_order": "FileNameSortKey",
+    "first_notebook_cell": (
+        "# Needs an NVIDIA GPU. Install: pip install 'cuda-python>=13,<14' cvcuda-cu13 numpy\n"
+        "# and put cuda_python_common.py (from the same folder) next to this notebook."
+    ),
+    "show_memory": False,
+    "min_reported_time": 0,
+}
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+add_module_names = False
+
+templates_path = []
+exclude_patterns = ["_build", "**/GALLERY_HEADER.rst", "performance/*.json", "recorded_outputs/*.txt"]
+html_theme = "pydata_sphinx_theme"
+html_title = "GPU Memory Interop Gallery"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "footer_start": ["copyright"],
+}
+html_show_sourcelink = True
+html_last_updated_fmt = None
+
+# Copy exactly the code: no prompts (none are used) and never the line numbers.
+copybutton_exclude = ".linenos, .gp, .go"
+copybutton_prompt_text = ""
+
+nitpicky = True

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Sessions for authors, CI and GPU runners.
+
+    nox -s tests      # pytest (GPU tests skip with the reason where no GPU is usable)
+    nox -s docs       # build the site; the gallery executes when a GPU is usable
+    nox -s samples    # run every sample; fails when none can run
+    nox -s sanitize   # every sample under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
+    nox -s bench      # host<->device transfer benchmark -> docs/performance/results.json
+    nox -s gpu        # the GPU runner: samples, tests with REQUIRE_GPU=1, sanitize, docs executed
+    nox -s lint       # ruff
+    nox -s docs-live  # rebuild and reload the site while you edit (sphinx-autobuild)
+    nox -s linkcheck  # check the site's internal links
+
+Offline, on preinstalled packages: ``nox --no-venv --no-install -s <session>``.
+``CUDA_FLAVOR=cu12`` installs the CUDA 12 wheels instead of CUDA 13.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).resolve().parent
+SAMPLES_DIR = ROOT / "samples" / "interoperability"
+DOCS_DIR = ROOT / "docs"
+BUILD_DIR = DOCS_DIR / "_build"
+EXIT_GPU_UNAVAILABLE = 3  # samples' "cannot run here" status (cuda_python_common.EXIT_GPU_UNAVAILABLE)
+SANITIZER_TOOLS = ("memcheck", "racecheck", "synccheck", "initcheck")
+FLAVOR = os.environ.get("CUDA_FLAVOR", "cu13")
+SPHINX_OPTS = ["-W", "--keep-going", "-n", "-T"]
+
+
+def sample_paths() -> list[Path]:
+    """Every runnable sample: each ``*.py`` in samples/interoperability but the common module."""
+    return sorted(p for p in SAMPLES_DIR.glob("*.py") if p.name != "cuda_python_common.py")
+
+
+def _python(session: nox.Session) -> str:
+    """The interpreter of the session: the venv's, or nox's own under ``--no-venv``."""
+    return sys.executable if session.virtualenv.venv_backend == "none" else "python"
+
+
+def _require_gpu() -> bool:
+    return os.environ.get("REQUIRE_GPU", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(extras)}]")
+
+
+def _env(session: nox.Session) -> dict[str, str]:
+    """The session's environment as a dict for subprocess (PATH includes the venv's bin)."""
+    env = dict(os.environ)
+    env.update({k: v for k, v in (session.env or {}).items() if v is not None})
+    if session.virtualenv.venv_backend != "none":
+        env["PATH"] = os.pathsep.join([session.bin, env.get("PATH", "")])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run pytest; extra arguments go to pytest (``nox -s tests -- -k memcpy``)."""
+    _install(session, "test", "docs", FLAVOR)
+    session.run(_python(session), "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site into docs/_build/html (``-- -b linkcheck`` etc. are passed to sphinx-build)."""
+    _install(session, "docs", FLAVOR)
+    builder = session.posargs or ["-b", "html"]
+    out = BUILD_DIR / ("html" if builder == ["-b", "html"] else builder[-1])
+    session.run(_python(session), "-m", "sphinx", *SPHINX_OPTS, *builder, str(DOCS_DIR), str(out))
+
+
+@nox.session(name="docs-live", default=False)
+def docs_live(session: nox.Session) -> None:
+    """Serve the site on localhost and rebuild it on every save (gallery not executed)."""
+    _install(session, "docs", FLAVOR)
+    session.install("sphinx-autobuild")
+    session.run(
+        "sphinx-autobuild", "-n", "-T", "--watch", str(SAMPLES_DIR), "-D", "sphinx_gallery_conf.plot_gallery=0",
+        str(DOCS_DIR), str(BUILD_DIR / "live"), *session.posargs,
+    )
+
+
+@nox.session(default=False)
+def linkcheck(session: nox.Session) -> None:
+    """Check internal links and anchors (external sites are not contacted: builds run offline)."""
+    _install(session, "docs", FLAVOR)
+    session.run(
+        _python(session), "-m", "sphinx", *SPHINX_OPTS, "-b", "linkcheck", str(DOCS_DIR), str(BUILD_DIR / "linkcheck"),
+        env={"GALLERY_EXECUTE": "0"},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+def _run_samples(session: nox.Session, wrap: list[str] | None = None, tag: str = "samples") -> list[tuple[str, str]]:
+    """Run each sample in its own process; returns (name, status) pairs and fails the session on a failure.
+
+    A sample that exits with EXIT_GPU_UNAVAILABLE "could not run"; that fails
+    the session under REQUIRE_GPU=1, or when no sample could run at all.
+    Outputs are written to $SAMPLE_OUTPUT_DIR/<name>.txt when it is set.
+    """
+    out_dir = os.environ.get("SAMPLE_OUTPUT_DIR")
+    results: list[tuple[str, str]] = []
+    failed: list[str] = []
+    for path in sample_paths():
+        cmd = [*(wrap or []), _python(session), str(path)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=_env(session), capture_output=True, text=True, timeout=1800)
+        seconds = time.perf_counter() - start
+        text = proc.stdout + proc.stderr
+        if proc.returncode == 0:
+            status = "passed"
+        elif proc.returncode == EXIT_GPU_UNAVAILABLE and not wrap:
+            status = "could not run"
+        else:
+            status = f"failed (exit {proc.returncode})"
+            failed.append(path.name)
+        results.append((path.name, status))
+        session.log(f"{tag}: {path.name}: {status} in {seconds:.1f} s")
+        print(text.rstrip(), flush=True)
+        if out_dir and status == "passed" and not wrap:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            (Path(out_dir) / f"{path.stem}.txt").write_text(proc.stdout)
+    passed = sum(s == "passed" for _, s in results)
+    unavailable = sum(s == "could not run" for _, s in results)
+    session.log(f"{tag}: {passed} passed, {len(failed)} failed, {unavailable} could not run, of {len(results)}")
+    if failed:
+        session.error(f"{tag} failed: {', '.join(failed)}")
+    if passed == 0:
+        session.error(f"{tag}: no sample could run (no usable GPU, driver or CV-CUDA)")
+    if unavailable and _require_gpu():
+        session.error(f"{tag}: {unavailable} sample(s) could not run and REQUIRE_GPU is set")
+    return results
+
+
+@nox.session
+def samples(session: nox.Session) -> None:
+    """Run every sample as a user would: ``python samples/interoperability/<name>.py``."""
+    _install(session, FLAVOR)
+    session.install("cuda-core")
+    _run_samples(session)
+
+
+@nox.session
+def sanitize(session: nox.Session) -> None:
+    """Run every sample under compute-sanitizer with each tool; every run must report 0 errors."""
+    sanitizer = _which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
+    if not Path(sanitizer).exists():
+        message = "compute-sanitizer not found (install the CUDA toolkit or put it on PATH)"
+        if _require_gpu():
+            session.error(message + " and REQUIRE_GPU is set")
+        session.skip(message)
+    _install(session, FLAVOR)
+    session.install("cuda-core")
+    env = _env(session)
+    bad: list[str] = []
+    for path in sample_paths():
+        for tool in SANITIZER_TOOLS:
+            cmd = [sanitizer, "--tool", tool, "--error-exitcode", "97", _python(session), str(path)]
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+            text = proc.stdout + proc.stderr
+            summary = re.findall(r"ERROR SUMMARY: \d+ errors?", text)
+            line = summary[-1] if summary else "no ERROR SUMMARY line"
+            session.log(f"sanitize: {path.name} {tool}: {line} (exit {proc.returncode})")
+            if proc.returncode != 0 or line != "ERROR SUMMARY: 0 errors":
+                bad.append(f"{path.name}/{tool}")
+                print(text[-4000:], flush=True)
+    if bad:
+        session.error(f"sanitize: errors in {', '.join(bad)}")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Measure host<->device transfer rates; writes docs/performance/results.json (``-- --quick`` for a short run)."""
+    _install(session, "bench", FLAVOR)
+    session.run(_python(session), str(ROOT / "tests" / "benchmarks" / "bench_transfers.py"), *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU runner: samples, then the tests with GPU skips as failures, sanitize, then the docs executed."""
+    _install(session, "test", "docs", "bench", FLAVOR)
+    session.install("cuda-core")
+    session.env["REQUIRE_GPU"] = "1"
+    os.environ["REQUIRE_GPU"] = "1"
+    _run_samples(session)
+    session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q"]))
+    sanitize(session)
+    session.run(
+        _python(session), "-m", "sphinx", *SPHINX_OPTS, "-b", "html", str(DOCS_DIR), str(BUILD_DIR / "html"),
+        env={"GALLERY_EXECUTE": "1"},
+    )
+
+
+def _which(name: str) -> str | None:
+    from shutil import which
+
+    return which(name)

@@ -1,0 +1,107 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=0.5", "cvcuda-cu13>=0.19"]
+# ///
+# SPDX-License-Identifier: Apache-2.0
+"""
+cuda.core: Device, Stream and Buffer with CV-CUDA
+=================================================
+
+``cuda.core`` is the pythonic layer of CUDA Python: objects instead of
+``(err, value)`` tuples. Its :class:`~cuda.core.Buffer` speaks DLPack but not
+the CUDA Array Interface, and it is a flat run of bytes; a
+:class:`~cuda.core.utils.StridedMemoryView` gives it a shape and a dtype that
+CV-CUDA understands. Everything runs on one ``cuda.core`` stream that CV-CUDA
+borrows.
+
+What to look at:
+
+* ``StridedMemoryView.from_buffer(buffer, shape, dtype=...)`` then
+  ``cvcuda.as_tensor(view, "HWC")``: a typed tensor over the same bytes.
+* ``StridedMemoryView.from_any_interface(result.cuda(), stream)`` going back:
+  the consumer passes its stream, so the view is ordered after CV-CUDA's work.
+* Every pointer is compared: no step copies on the device.
+"""
+
+# %%
+# Imports
+# -------
+
+# sphinx_gallery_start_ignore
+from cuda_python_common import require_gpu
+
+require_gpu("cvcuda", "cuda.core")  # one line and exit status 3 when something is missing
+# sphinx_gallery_end_ignore
+
+# docs_tag: begin_imports
+import cvcuda
+import numpy as np
+from cuda.core import Buffer, Device
+from cuda.core.utils import StridedMemoryView
+from cuda_python_common import pinned_empty
+
+# docs_tag: end_imports
+
+# %%
+# Device, stream and host data
+# ----------------------------
+# ``cvcuda.as_stream`` takes the raw handle, which ``__cuda_stream__`` gives.
+
+# docs_tag: begin_device_and_stream
+device = Device(0)
+device.set_current()
+stream = device.create_stream()  # owned by cuda.core
+cv_stream = cvcuda.as_stream(stream.__cuda_stream__()[1])  # borrowed by CV-CUDA
+
+rng = np.random.default_rng(seed=5)
+host_image = pinned_empty((480, 640, 3), np.uint8)  # page-locked, so copies are async
+host_image[...] = rng.integers(0, 256, size=host_image.shape, dtype=np.uint8)
+# docs_tag: end_device_and_stream
+print(f"device {device.device_id}: {device.name}; stream handle {stream.__cuda_stream__()[1]:#x}")
+
+# %%
+# cuda.core to CV-CUDA
+# --------------------
+# Allocate from the device's stream-ordered memory pool, upload, and view the
+# bytes as an HWC uint8 image.
+
+# docs_tag: begin_cuda_core_to_cvcuda
+frame = device.allocate(host_image.nbytes, stream=stream)
+frame.copy_from(Buffer.from_handle(host_image.ctypes.data, host_image.nbytes), stream=stream)
+
+view = StridedMemoryView.from_buffer(frame, host_image.shape, dtype=host_image.dtype)
+tensor = cvcuda.as_tensor(view, "HWC")  # zero-copy
+assert tensor.cuda().__cuda_array_interface__["data"][0] == frame.handle
+
+flipped = cvcuda.flip(tensor, flipCode=1, stream=cv_stream)  # same stream: after the upload
+# docs_tag: end_cuda_core_to_cvcuda
+print(f"cuda.core Buffer {frame.handle:#x} viewed as a {tensor.shape} {tensor.dtype} tensor, no copy")
+
+# %%
+# CV-CUDA to cuda.core
+# --------------------
+# The consumer names its stream; the view then is safe to use on it.
+
+# docs_tag: begin_cvcuda_to_cuda_core
+result = StridedMemoryView.from_any_interface(flipped.cuda(), stream.__cuda_stream__()[1])
+assert result.ptr == flipped.cuda().__cuda_array_interface__["data"][0]  # zero-copy
+
+host_result = pinned_empty(host_image.shape, host_image.dtype)
+result_bytes = Buffer.from_handle(result.ptr, host_result.nbytes)  # non-owning; `flipped` owns it
+Buffer.from_handle(host_result.ctypes.data, host_result.nbytes).copy_from(result_bytes, stream=stream)
+stream.sync()  # the only host wait
+# docs_tag: end_cvcuda_to_cuda_core
+
+# docs_tag: begin_ensure_tensors_unchanged
+np.testing.assert_array_equal(host_result, host_image[:, ::-1])
+# docs_tag: end_ensure_tensors_unchanged
+print(f"result {result.shape} {result.dtype} copied home on the same stream: equals numpy's flip")
+
+# %%
+# Clean up
+# --------
+# The pool memory goes back on the stream; the stream is closed by its owner.
+del tensor, view, result
+frame.close(stream)
+stream.sync()
+stream.close()

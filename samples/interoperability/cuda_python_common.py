@@ -1,0 +1,735 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for the CUDA Python <-> CV-CUDA samples.
+
+This module is the one place for the plumbing the samples need, so that the
+samples themselves stay short:
+
+* :class:`CudaBuffer` -- device memory that speaks ``__cuda_array_interface__``
+  (CAI) v3, either allocated with ``cudaMalloc`` (and freed exactly once) or
+  wrapped, without a copy, around memory that someone else owns.
+* :func:`cuda_memcpy_h2d` / :func:`cuda_memcpy_d2h` -- checked host <-> device
+  copies, flat or row-pitched (``cudaMemcpy2D``), blocking or stream-ordered.
+* :func:`pinned_empty` / :func:`registered` -- page-locked host memory.
+* :func:`check_cuda` -- turns a ``cuda.bindings`` ``(err, value...)`` tuple into a
+  value or a :class:`CudaError` that names the error.
+* :func:`require_gpu` -- the samples' preflight: one line and a non-zero exit
+  when no GPU, driver or CV-CUDA is usable.
+
+Every argument is validated *before* the first CUDA call: a bad input raises
+:class:`ValueError` or :class:`TypeError` whose message names the problem and the
+values on both sides. Zero-size copies are allowed and are no-ops (no CUDA call).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Union
+
+import numpy as np
+from cuda.bindings import runtime as cudart
+
+__all__ = [
+    "EXIT_GPU_UNAVAILABLE",
+    "CaiView",
+    "CudaBuffer",
+    "CudaError",
+    "GpuUnavailableError",
+    "check_cuda",
+    "cuda_memcpy_d2h",
+    "cuda_memcpy_h2d",
+    "gpu_unavailable_reason",
+    "parse_cuda_array_interface",
+    "pinned_empty",
+    "registered",
+    "require_gpu",
+    "stream_handle",
+]
+
+#: Exit status of a sample that could not run because no GPU, driver or
+#: CV-CUDA is usable (distinct from 1, which means the sample failed).
+EXIT_GPU_UNAVAILABLE = 3
+
+_SUCCESS = cudart.cudaError_t.cudaSuccess
+# CAI v3 stream values with a special meaning (cudaStreamLegacy / PerThread).
+_LEGACY_STREAM = 1
+_PER_THREAD_STREAM = 2
+
+
+# --------------------------------------------------------------------------- #
+# Errors                                                                      #
+# --------------------------------------------------------------------------- #
+class CudaError(RuntimeError):
+    """A CUDA runtime call returned an error code.
+
+    ``name`` is the error's name (``"cudaErrorInvalidValue"``), ``code`` its
+    ``cudaError_t`` value and ``call`` the function that returned it.
+    """
+
+    def __init__(self, err: Any, call: str = "CUDA call") -> None:
+        self.code = err
+        self.call = call
+        self.name = _error_text(cudart.cudaGetErrorName, err, getattr(err, "name", str(err)))
+        message = _error_text(cudart.cudaGetErrorString, err, "unknown error")
+        super().__init__(f"{call} failed: {self.name}: {message}")
+
+
+class GpuUnavailableError(RuntimeError):
+    """No usable GPU, NVIDIA driver or CV-CUDA; the message says which."""
+
+
+def _error_text(fn: Any, err: Any, fallback: str) -> str:
+    try:
+        status, text = fn(err)
+    except Exception:  # pragma: no cover - only at interpreter shutdown
+        return fallback
+    return text.decode() if status == _SUCCESS else fallback
+
+
+def check_cuda(result: tuple, call: str = "CUDA call") -> Any:
+    """Unwrap the ``(err, value...)`` tuple that every ``cuda.bindings`` call returns.
+
+    Returns ``None`` for ``(err,)``, the value for ``(err, value)`` and the tuple
+    of values otherwise; raises :class:`CudaError` when ``err`` is not success.
+    """
+    err, *values = result
+    if err != _SUCCESS:
+        raise CudaError(err, call)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+# --------------------------------------------------------------------------- #
+# Is a GPU usable?                                                            #
+# --------------------------------------------------------------------------- #
+def gpu_unavailable_reason(*modules: str) -> str | None:
+    """Return ``None`` when a CUDA device is usable and each named module imports,
+    else one line saying what is missing (driver, device or module)."""
+    err, count = cudart.cudaGetDeviceCount()
+    if err == cudart.cudaError_t.cudaErrorInsufficientDriver:
+        return "no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+    if err != _SUCCESS:
+        return f"no usable CUDA device ({CudaError(err, 'cudaGetDeviceCount')})"
+    if not count:
+        return "no CUDA device visible (cudaGetDeviceCount returned 0)"
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError as exc:  # e.g. libcuda.so.1 missing, wheel not installed
+            return f"cannot import {module}: {exc}"
+    return None
+
+
+def require_gpu(*modules: str) -> None:
+    """Preflight for a sample: exit with one line when it cannot run here.
+
+    On failure it prints ``<sample>: cannot run: <why>`` to stderr and exits
+    with :data:`EXIT_GPU_UNAVAILABLE` -- no traceback.
+    """
+    why = gpu_unavailable_reason(*modules)
+    if why is not None:
+        sample = sys.argv[0].rsplit("/", 1)[-1] or "sample"
+        print(f"{sample}: cannot run: {why}", file=sys.stderr)
+        raise SystemExit(EXIT_GPU_UNAVAILABLE)
+
+
+# --------------------------------------------------------------------------- #
+# Parsing __cuda_array_interface__                                            #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class CaiView:
+    """Validated metadata of a CUDA Array Interface.
+
+    ``strides`` is ``None`` for C-contiguous data (as CAI allows), otherwise the
+    byte strides. ``stream`` is the producer's stream (``None``: nothing pending).
+    """
+
+    ptr: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    strides: tuple[int, ...] | None
+    readonly: bool
+    stream: int | None
+    version: int
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def typestr(self) -> str:
+        return self.dtype.str
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _packed_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    strides, step = [], itemsize
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= max(extent, 1)
+    return tuple(reversed(strides))
+
+
+def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface__") -> CaiView:
+    """Validate a CAI dict (version 2 or 3) and return its :class:`CaiView`.
+
+    Raises :class:`TypeError` for values of the wrong type and :class:`ValueError`
+    for values that are out of range or inconsistent; each message names the key
+    and the value. Makes no CUDA call.
+    """
+    if not isinstance(cai, Mapping):
+        raise TypeError(f"{what} must be a dict, got {type(cai).__name__}")
+    for key in ("shape", "typestr", "data", "version"):
+        if key not in cai:
+            raise ValueError(f"{what} is missing the required key {key!r} (has {sorted(cai)})")
+
+    version = cai["version"]
+    if not _is_int(version) or version not in (2, 3):
+        raise ValueError(f"{what}['version'] must be 2 or 3, got {version!r}")
+
+    shape = cai["shape"]
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{what}['shape'] must be a tuple of ints, got {type(shape).__name__}")
+    for extent in shape:
+        if not _is_int(extent):
+            raise TypeError(f"{what}['shape'] must hold ints, got {extent!r} in {tuple(shape)}")
+        if extent < 0:
+            raise ValueError(f"{what}['shape'] must not be negative, got {tuple(shape)}")
+    shape = tuple(int(e) for e in shape)
+
+    typestr = cai["typestr"]
+    if not isinstance(typestr, str):
+        raise TypeError(f"{what}['typestr'] must be a str, got {type(typestr).__name__}")
+    try:
+        dtype = np.dtype(typestr)
+    except TypeError:
+        raise ValueError(f"{what}['typestr'] {typestr!r} is not a numpy type string") from None
+    if dtype.hasobject or dtype.itemsize == 0 or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{what}['typestr'] {typestr!r} is not a plain numeric type")
+
+    data = cai["data"]
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{what}['data'] must be a (pointer, readonly) pair, got {data!r}")
+    ptr, readonly = data
+    if not _is_int(ptr):
+        raise TypeError(f"{what}['data'][0] must be an int pointer, got {type(ptr).__name__}")
+    if ptr < 0:
+        raise ValueError(f"{what}['data'][0] must be a non-negative pointer, got {ptr}")
+    if not isinstance(readonly, (bool, np.bool_)):
+        raise TypeError(f"{what}['data'][1] (readonly) must be a bool, got {readonly!r}")
+    nelems = math.prod(shape)
+    if ptr == 0 and nelems:
+        raise ValueError(f"{what}['data'] holds a null pointer for a non-empty array of shape {shape}")
+
+    strides = cai.get("strides")
+    if strides is not None:
+        if not isinstance(strides, (tuple, list)):
+            raise TypeError(f"{what}['strides'] must be None or a tuple, got {type(strides).__name__}")
+        if len(strides) != len(shape):
+            raise ValueError(
+                f"{what}['strides'] {tuple(strides)} has {len(strides)} entries but shape {shape} has {len(shape)}"
+            )
+        for stride in strides:
+            if not _is_int(stride):
+                raise TypeError(f"{what}['strides'] must hold ints, got {stride!r} in {tuple(strides)}")
+            if stride % dtype.itemsize:
+                raise ValueError(
+                    f"{what}['strides'] {tuple(strides)} are not multiples of the item size "
+                    f"{dtype.itemsize} of {typestr!r}"
+                )
+        strides = tuple(int(s) for s in strides)
+        if strides == _packed_strides(shape, dtype.itemsize):
+            strides = None
+
+    if cai.get("mask") is not None:
+        raise ValueError(f"{what}['mask'] is set; masked arrays are not supported")
+
+    stream = cai.get("stream")
+    if stream is not None:
+        if not _is_int(stream):
+            raise TypeError(f"{what}['stream'] must be None or an int handle, got {stream!r}")
+        if stream == 0:
+            raise ValueError(
+                f"{what}['stream'] is 0, which CAI v3 disallows as ambiguous; "
+                "use 1 (legacy default stream), 2 (per-thread) or None"
+            )
+        # -1 is CV-CUDA's "already synchronised": nothing to wait for.
+        stream = None if stream == -1 else int(stream)
+
+    return CaiView(int(ptr), shape, dtype, strides, bool(readonly), stream, int(version))
+
+
+# --------------------------------------------------------------------------- #
+# Streams                                                                     #
+# --------------------------------------------------------------------------- #
+StreamLike = Union[int, Any]
+
+
+def stream_handle(stream: StreamLike | None) -> int | None:
+    """The integer handle of a stream given as an int, a ``cudaStream_t``/``CUstream``,
+    anything with ``__cuda_stream__`` (cuda.core) or a ``cvcuda.Stream`` (``.handle``)."""
+    if stream is None or _is_int(stream):
+        return None if stream is None else int(stream)
+    if hasattr(stream, "__cuda_stream__"):
+        return int(stream.__cuda_stream__()[1])
+    handle = getattr(stream, "handle", None)
+    if _is_int(handle):
+        return int(handle)
+    from cuda.bindings.utils import get_cuda_native_handle
+
+    try:
+        return int(get_cuda_native_handle(stream))
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a CUDA stream or its int handle, got {type(stream).__name__}") from None
+
+
+def _export_stream(handle: int | None) -> int | None:
+    """CAI v3 forbids exporting 0: the legacy default stream is exported as 1."""
+    return _LEGACY_STREAM if handle == 0 else handle
+
+
+def _wait_for_producer(producer: int | None, consumer: int | None) -> None:
+    """Order the consumer after the producer's pending work (CAI v3 consumer rule).
+
+    ``consumer is None`` means a blocking copy on the legacy default stream: the
+    host waits for a producer on any other stream. Otherwise the consumer stream
+    waits on an event, so the host does not block.
+    """
+    if producer is None or producer == consumer:
+        return
+    if consumer is None:
+        if producer not in (_LEGACY_STREAM, _PER_THREAD_STREAM):  # legacy copies already wait for these
+            check_cuda(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
+        return
+    event = check_cuda(
+        cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags"
+    )
+    try:
+        check_cuda(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)")
+        check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
+    finally:
+        check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+
+
+# --------------------------------------------------------------------------- #
+# CudaBuffer                                                                  #
+# --------------------------------------------------------------------------- #
+def _free_device(ptr: int) -> Any:
+    try:
+        return cudart.cudaFree(ptr)[0]
+    except Exception:  # pragma: no cover - interpreter shutdown: modules torn down
+        return None
+
+
+# docs_tag: begin_cuda_buffer
+class CudaBuffer:
+    """Device memory exposing ``__cuda_array_interface__`` v3.
+
+    ``CudaBuffer(shape, dtype)`` allocates with ``cudaMalloc`` and owns the
+    memory: it is freed exactly once, by :meth:`close` (or leaving a ``with``
+    block) or when the buffer is garbage-collected. :meth:`from_cuda` wraps
+    memory owned by someone else without copying and keeps that owner alive.
+    """
+
+    def __init__(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> None:
+        shape = (shape,) if _is_int(shape) else tuple(shape)
+        dtype = np.dtype(dtype)
+        # Validate exactly as for foreign memory, before allocating anything.
+        view = parse_cuda_array_interface(
+            {"shape": shape, "typestr": dtype.str, "data": (1, False), "version": 3},
+            what="CudaBuffer",
+        )
+        ptr = check_cuda(cudart.cudaMalloc(view.nbytes), "cudaMalloc") if view.nbytes else 0
+        self._init(replace(view, ptr=ptr), source=None)
+        # weakref.finalize runs at most once: on close(), on collection, or at exit.
+        self._free = weakref.finalize(self, _free_device, ptr) if ptr else None
+
+    def _init(self, view: CaiView, source: Any) -> None:
+        self._view = view
+        self._source = source  # keeps a wrapped owner (and so its memory) alive
+        self._free = None
+        self._closed = False
+
+    @classmethod
+    def from_cuda(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
+        """Wrap ``obj`` (anything with ``__cuda_array_interface__``, or the dict) without copying.
+
+        The wrapper holds a reference to ``obj`` so the memory outlives it. If
+        the interface names a producer ``stream``, its pending work is waited for
+        as CAI v3 requires: by the host when ``stream`` is ``None``, else by
+        ``stream`` (an event wait, no host block), which the wrapper then exports.
+        """
+        if isinstance(obj, CudaBuffer):
+            cai = obj.__cuda_array_interface__  # raises if obj is closed
+        elif isinstance(obj, Mapping):
+            cai = obj
+        elif hasattr(obj, "__cuda_array_interface__"):
+            cai = obj.__cuda_array_interface__
+        else:
+            raise TypeError(f"CudaBuffer.from_cuda needs __cuda_array_interface__, got {type(obj).__name__}")
+        view = parse_cuda_array_interface(cai)
+        consumer = stream_handle(stream)
+        _wait_for_producer(view.stream, consumer)
+        wrapper = cls.__new__(cls)
+        wrapper._init(
+            replace(view, stream=_export_stream(consumer), version=3),
+            source=None if isinstance(obj, Mapping) else obj,
+        )
+        return wrapper
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        view = self.view
+        return {
+            "version": 3,
+            "shape": view.shape,
+            "typestr": view.typestr,
+            "data": (view.ptr, view.readonly),
+            "strides": view.strides,
+            "stream": view.stream,
+        }
+
+    @property
+    def view(self) -> CaiView:
+        """The validated metadata; raises :class:`ValueError` once the memory is gone."""
+        if self._closed:
+            raise ValueError(f"{self!r} is closed; its memory may already belong to someone else")
+        if isinstance(self._source, CudaBuffer) and self._source.closed:
+            raise ValueError(f"{self!r} wraps a CudaBuffer that was closed; its memory is freed")
+        return self._view
+
+    @property
+    def ptr(self) -> int:
+        return self.view.ptr
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._view.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._view.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return self._view.nbytes
+
+    @property
+    def owns_memory(self) -> bool:
+        return self._free is not None
+
+    @property
+    def closed(self) -> bool:
+        """True once this buffer, or the CudaBuffer it views, has been closed."""
+        return self._closed or (isinstance(self._source, CudaBuffer) and self._source.closed)
+
+    def set_stream(self, stream: StreamLike | None) -> None:
+        """Record that work on ``stream`` may still be writing this buffer (exported as CAI ``stream``)."""
+        self._view = replace(self.view, stream=_export_stream(stream_handle(stream)))
+
+    def crop(self, top: int, left: int, height: int, width: int) -> CudaBuffer:
+        """A zero-copy window of rows ``top:top+height`` and columns ``left:left+width``.
+
+        For a buffer laid out as (rows, columns, ...), e.g. an HWC image. The
+        window keeps the parent's row pitch in its strides and keeps the parent
+        alive, so it can be handed to ``cvcuda.as_tensor`` or the copy helpers.
+        """
+        view = self.view
+        if len(view.shape) < 2:
+            raise ValueError(f"crop needs a buffer of at least 2 dimensions, got shape {view.shape}")
+        for name, value in (("top", top), ("left", left), ("height", height), ("width", width)):
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"crop: {name} must be a non-negative int, got {value!r}")
+        rows, cols = view.shape[:2]
+        if top + height > rows or left + width > cols:
+            raise ValueError(
+                f"crop: window rows {top}:{top + height}, columns {left}:{left + width} "
+                f"leaves the buffer's {rows} rows x {cols} columns"
+            )
+        strides = view.strides or _packed_strides(view.shape, view.dtype.itemsize)
+        window = CudaBuffer.__new__(CudaBuffer)
+        window._init(
+            replace(view, ptr=view.ptr + top * strides[0] + left * strides[1],
+                    shape=(height, width, *view.shape[2:]), strides=strides),
+            source=self,
+        )
+        return window
+
+    def close(self) -> None:
+        """Free owned memory now (idempotent); drop the reference to a wrapped owner."""
+        if self._closed:
+            return
+        self._closed = True
+        self._source = None
+        if self._free is not None:
+            err = self._free()  # None if it already ran
+            if err is not None and err != _SUCCESS:
+                raise CudaError(err, "cudaFree")
+
+    def __enter__(self) -> CudaBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "owned" if self._free is not None else "wrapped"
+        state = ", closed" if self._closed else ""
+        return f"CudaBuffer(shape={self._view.shape}, dtype={self._view.dtype}, {kind}{state})"
+# docs_tag: end_cuda_buffer
+
+
+# --------------------------------------------------------------------------- #
+# Host <-> device copies                                                      #
+# --------------------------------------------------------------------------- #
+DeviceLike = Union[CudaBuffer, Mapping, int, Any]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A device region as ``height`` rows of ``width`` bytes, ``pitch`` bytes apart."""
+
+    ptr: int
+    height: int
+    width: int
+    pitch: int
+
+    @property
+    def contiguous(self) -> bool:
+        return self.pitch == self.width or self.height <= 1
+
+
+def _as_rows(view: CaiView, side: str) -> _Rows:
+    """Describe ``view`` as pitched rows, or refuse a layout a 2-D copy cannot express."""
+    isz = view.dtype.itemsize
+    nbytes = view.nbytes
+    if view.strides is None or nbytes == 0:
+        return _Rows(view.ptr, 1, nbytes, nbytes)
+    dims = [(e, s) for e, s in zip(view.shape, view.strides) if e != 1]  # size-1 dims have no stride
+    # The packed suffix: innermost dimensions laid out without gaps.
+    width, k = isz, len(dims)
+    while k and dims[k - 1][1] == width:
+        width *= dims[k - 1][0]
+        k -= 1
+    if k == 0:
+        return _Rows(view.ptr, 1, nbytes, nbytes)
+    pitch = dims[k - 1][1]
+    height, step = 1, pitch
+    for extent, stride in reversed(dims[:k]):
+        if stride != step:
+            break
+        height *= extent
+        step *= extent
+    else:
+        if pitch >= width:
+            return _Rows(view.ptr, height, width, pitch)
+    raise ValueError(
+        f"{side} has strides {view.strides} for shape {view.shape} ({view.dtype}): only C-contiguous "
+        "data or rows padded to a pitch (the innermost dimensions packed) can be copied"
+    )
+
+
+def _device_view(device: DeviceLike, side: str, host_nbytes: int) -> CaiView:
+    if isinstance(device, CudaBuffer):
+        return device.view
+    if isinstance(device, Mapping):
+        return parse_cuda_array_interface(device, what=side)
+    if _is_int(device):
+        if device <= 0:
+            raise ValueError(f"{side} pointer must be a positive device address, got {device}")
+        return CaiView(int(device), (host_nbytes,), np.dtype(np.uint8), None, False, None, 3)
+    if hasattr(device, "__cuda_array_interface__"):
+        return parse_cuda_array_interface(device.__cuda_array_interface__, what=side)
+    raise TypeError(
+        f"{side} must be a CudaBuffer, an object with __cuda_array_interface__, its dict or an int "
+        f"device pointer, got {type(device).__name__}"
+    )
+
+
+def _require_device_accessible(device: DeviceLike, ptr: int, side: str) -> None:
+    """Refuse a pageable host pointer where device memory is required (one cheap query).
+
+    Our own allocations are known to be device memory and skip the query.
+    """
+    if isinstance(device, CudaBuffer) and device.owns_memory:
+        return
+    attrs = check_cuda(cudart.cudaPointerGetAttributes(ptr), "cudaPointerGetAttributes")
+    if attrs.type == cudart.cudaMemoryType.cudaMemoryTypeUnregistered:
+        raise ValueError(
+            f"{side} pointer {ptr:#x} is not CUDA-accessible memory (a pageable host pointer?); "
+            "pass device, managed or pinned memory"
+        )
+
+
+def _describe(shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> str:
+    return f"{nbytes} bytes (shape {shape}, {dtype})"
+
+
+def _check_pair(host: Any, device: DeviceLike, *, writing_host: bool, fn: str) -> tuple[np.ndarray, CaiView]:
+    if not isinstance(host, np.ndarray):
+        raise TypeError(f"{fn}: host array must be a numpy.ndarray, got {type(host).__name__}")
+    if not host.flags.c_contiguous:
+        raise ValueError(
+            f"{fn}: host array must be C-contiguous, got shape {host.shape} with strides {host.strides} "
+            "(use numpy.ascontiguousarray)"
+        )
+    if writing_host and not host.flags.writeable:
+        raise ValueError(f"{fn}: host array is read-only; pass a writeable destination")
+    if host.dtype.hasobject:
+        raise TypeError(f"{fn}: host array has dtype {host.dtype}, which holds Python objects")
+    side = "destination device buffer" if not writing_host else "source device buffer"
+    view = _device_view(device, side, host.nbytes)
+    host_text = _describe(host.shape, host.dtype, host.nbytes)
+    if view.nbytes != host.nbytes:
+        raise ValueError(
+            f"{fn}: size mismatch: host array has {host_text} but {side} has "
+            f"{_describe(view.shape, view.dtype, view.nbytes)}"
+        )
+    if not _is_int(device) and view.dtype != host.dtype:
+        raise TypeError(
+            f"{fn}: dtype mismatch: host array is {host.dtype} but {side} is {view.dtype} "
+            f"(typestr {view.typestr!r}); convert with host.astype(...) first"
+        )
+    if not writing_host and view.readonly:
+        raise ValueError(f"{fn}: {side} is marked read-only in its __cuda_array_interface__")
+    return host, view
+
+
+def _copy(dst: int, dst_pitch: int, src: int, src_pitch: int, rows: _Rows, kind: Any,
+          stream: int | None, fn: str) -> None:
+    if rows.contiguous and dst_pitch == src_pitch:
+        if stream is None:
+            check_cuda(cudart.cudaMemcpy(dst, src, rows.width * rows.height, kind), f"{fn}: cudaMemcpy")
+        else:
+            check_cuda(cudart.cudaMemcpyAsync(dst, src, rows.width * rows.height, kind, stream),
+                       f"{fn}: cudaMemcpyAsync")
+    elif stream is None:
+        check_cuda(cudart.cudaMemcpy2D(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind),
+                   f"{fn}: cudaMemcpy2D")
+    else:
+        check_cuda(
+            cudart.cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind, stream),
+            f"{fn}: cudaMemcpy2DAsync",
+        )
+
+
+# docs_tag: begin_cuda_memcpy_h2d
+def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: StreamLike | None = None) -> None:
+    """Copy a C-contiguous numpy array into device memory.
+
+    ``device`` is a :class:`CudaBuffer`, any object with ``__cuda_array_interface__``
+    (e.g. ``cvcuda.Tensor.cuda()``), the interface dict, or an int device pointer
+    (then ``host_array.nbytes`` bytes are written: the caller vouches for the size).
+    Sizes and dtypes are checked first; padded device rows use ``cudaMemcpy2D``.
+    With ``stream=None`` the copy is complete on return; with a stream it is
+    enqueued there (use pinned host memory for a truly asynchronous copy) and a
+    :class:`CudaBuffer` destination records the stream for its next consumer.
+    """
+    fn = "cuda_memcpy_h2d"
+    host_array, view = _check_pair(host_array, device, writing_host=False, fn=fn)
+    if host_array.nbytes == 0:
+        return
+    rows = _as_rows(view, "destination device buffer")
+    consumer = stream_handle(stream)
+    _require_device_accessible(device, view.ptr, "destination device buffer")
+    _wait_for_producer(view.stream, consumer)  # earlier work may still read or write the buffer
+    _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows.width, rows,
+          cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, consumer, fn)
+    if isinstance(device, CudaBuffer):
+        device.set_stream(_LEGACY_STREAM if consumer is None else consumer)
+# docs_tag: end_cuda_memcpy_h2d
+
+
+# docs_tag: begin_cuda_memcpy_d2h
+def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: StreamLike | None = None) -> None:
+    """Copy device memory into a writeable, C-contiguous numpy array.
+
+    Accepts the same ``device`` forms as :func:`cuda_memcpy_h2d`. Before reading,
+    it waits for the producer stream the interface names (CAI v3), so a tensor
+    written by a CV-CUDA operator on any stream is read only once it is complete.
+    With ``stream=None`` the host array is filled on return; with a stream the
+    copy is enqueued there and the caller synchronises before reading the array.
+    """
+    fn = "cuda_memcpy_d2h"
+    host_array, view = _check_pair(host_array, device, writing_host=True, fn=fn)
+    if host_array.nbytes == 0:
+        return
+    rows = _as_rows(view, "source device buffer")
+    consumer = stream_handle(stream)
+    _require_device_accessible(device, view.ptr, "source device buffer")
+    _wait_for_producer(view.stream, consumer)
+    _copy(host_array.ctypes.data, rows.width, view.ptr, rows.pitch, rows,
+          cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, consumer, fn)
+# docs_tag: end_cuda_memcpy_d2h
+
+
+# --------------------------------------------------------------------------- #
+# Page-locked host memory                                                     #
+# --------------------------------------------------------------------------- #
+def _free_host(ptr: int) -> None:
+    try:
+        cudart.cudaFreeHost(ptr)
+    except Exception:  # pragma: no cover - interpreter shutdown
+        pass
+
+
+class _PinnedHostMemory:
+    """Owner of a ``cudaMallocHost`` block; numpy keeps it as the array's ``base``."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        nbytes = math.prod(shape) * dtype.itemsize
+        ptr = check_cuda(cudart.cudaMallocHost(nbytes), "cudaMallocHost") if nbytes else 0
+        self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "data": (ptr, False), "version": 3}
+        if ptr:
+            weakref.finalize(self, _free_host, ptr)
+
+
+def pinned_empty(shape: int | tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
+    """A numpy array in page-locked (pinned) host memory from ``cudaMallocHost``.
+
+    The memory is freed with ``cudaFreeHost`` when the array (and every view of
+    it) has been collected. Contents are uninitialised, like ``numpy.empty``.
+    """
+    shape = (shape,) if _is_int(shape) else tuple(shape)
+    dtype = np.dtype(dtype)
+    parse_cuda_array_interface(  # same shape/dtype rules as device memory
+        {"shape": shape, "typestr": dtype.str, "data": (1, False), "version": 3}, what="pinned_empty"
+    )
+    return np.asarray(_PinnedHostMemory(shape, dtype))
+
+
+class registered:
+    """Context manager that page-locks an existing numpy array with ``cudaHostRegister``.
+
+    ``with registered(arr): ...`` -- inside, copies from and to ``arr`` run at
+    pinned speed; on exit the pages are unregistered (the array stays valid).
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"registered() needs a numpy.ndarray, got {type(array).__name__}")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"registered() needs a C-contiguous array, got strides {array.strides}")
+        self.array = array
+        self._ptr = 0
+
+    def __enter__(self) -> np.ndarray:
+        if self.array.nbytes:
+            check_cuda(
+                cudart.cudaHostRegister(self.array.ctypes.data, self.array.nbytes, cudart.cudaHostRegisterDefault),
+                "cudaHostRegister",
+            )
+            self._ptr = self.array.ctypes.data
+        return self.array
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ptr:
+            ptr, self._ptr = self._ptr, 0
+            check_cuda(cudart.cudaHostUnregister(ptr), "cudaHostUnregister")

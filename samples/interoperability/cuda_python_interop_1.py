@@ -1,0 +1,105 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# ///
+# SPDX-License-Identifier: Apache-2.0
+"""
+Approach 1: your own CUDA memory, shared with CV-CUDA
+=====================================================
+
+This sample allocates device memory itself, with ``cudaMalloc`` wrapped in
+:class:`~cuda_python_common.CudaBuffer`, and lends it to CV-CUDA without a copy.
+Then it wraps a CV-CUDA result the other way and copies it home.
+
+What to look at:
+
+* ``cvcuda.as_tensor(buffer, "HWC")`` reads the buffer's
+  ``__cuda_array_interface__``: the tensor's data pointer *is* the buffer's
+  pointer (zero-copy), and the tensor keeps ``buffer`` alive.
+* ``CudaBuffer.from_cuda(result.cuda())`` goes back the same way, and holds a
+  reference to the tensor so its memory cannot be recycled underneath.
+* Every byte that comes back is checked against a numpy reference.
+"""
+
+# %%
+# Imports
+# -------
+# ``cuda_python_common`` lives next to this file; it holds the checked helpers.
+
+# sphinx_gallery_start_ignore
+from cuda_python_common import require_gpu
+
+require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+# sphinx_gallery_end_ignore
+
+# docs_tag: begin_imports
+import cvcuda
+import numpy as np
+from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
+
+# docs_tag: end_imports
+
+# %%
+# CUDA Python to CV-CUDA
+# ----------------------
+# Allocate device memory we own, fill it from the host, and wrap it as a
+# tensor. No copy happens in ``as_tensor``: compare the two pointers.
+
+# docs_tag: begin_cuda_python_to_cvcuda
+rng = np.random.default_rng(seed=1)
+host_image = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+
+buffer = CudaBuffer(host_image.shape, host_image.dtype)  # cudaMalloc; freed exactly once
+cuda_memcpy_h2d(host_image, buffer)  # sizes and dtypes are checked before copying
+
+tensor = cvcuda.as_tensor(buffer, "HWC")  # zero-copy: the tensor reads our memory
+tensor_ptr = tensor.cuda().__cuda_array_interface__["data"][0]
+assert tensor_ptr == buffer.ptr, "as_tensor copied the data"
+# docs_tag: end_cuda_python_to_cvcuda
+print(f"wrapped a {tensor.shape} {tensor.dtype} CudaBuffer as a CV-CUDA tensor (same pointer {tensor_ptr:#x})")
+
+# %%
+# Run a CV-CUDA operator
+# ----------------------
+# A horizontal flip: exact, so the result can be compared bit for bit.
+
+flipped = cvcuda.flip(tensor, flipCode=1)
+
+# %%
+# CV-CUDA to CUDA Python
+# ----------------------
+# ``from_cuda`` wraps the operator's output without copying. The interface
+# carries the stream CV-CUDA wrote on; ``from_cuda`` waits for it, so the copy
+# below never reads a half-written result.
+
+# docs_tag: begin_cvcuda_to_cuda_python
+result = CudaBuffer.from_cuda(flipped.cuda())  # keeps `flipped` alive, no copy
+assert result.ptr == flipped.cuda().__cuda_array_interface__["data"][0]
+
+host_result = np.empty_like(host_image)
+cuda_memcpy_d2h(result, host_result)
+# docs_tag: end_cvcuda_to_cuda_python
+print(f"copied the flipped {result.shape} image back through CudaBuffer.from_cuda (zero-copy wrap)")
+
+# %%
+# Check the round trip
+# --------------------
+# The result must equal numpy's flip, and the input buffer must still hold
+# the original image: the operator wrote a new tensor, not ours.
+
+# docs_tag: begin_ensure_tensors_unchanged
+np.testing.assert_array_equal(host_result, host_image[:, ::-1])
+
+host_input = np.empty_like(host_image)
+cuda_memcpy_d2h(buffer, host_input)
+np.testing.assert_array_equal(host_input, host_image)
+# docs_tag: end_ensure_tensors_unchanged
+print(f"verified: {host_result.size} values equal numpy's flip; the input buffer is unchanged")
+
+# %%
+# Who frees what
+# --------------
+# ``tensor`` holds a reference to ``buffer`` and ``result`` one to ``flipped``,
+# so drop the views before closing the memory they view.
+del tensor, result
+buffer.close()  # cudaFree now; the garbage collector would do it otherwise

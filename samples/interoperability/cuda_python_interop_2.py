@@ -1,0 +1,85 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# ///
+# SPDX-License-Identifier: Apache-2.0
+"""
+Approach 2: CV-CUDA owns the memory
+===================================
+
+Here CV-CUDA allocates: a :class:`cvcuda.Tensor` is the buffer, and CUDA Python
+only copies bytes in and out through the tensor's ``.cuda()`` view, which
+exposes ``__cuda_array_interface__``.
+
+What to look at:
+
+* ``cuda_memcpy_h2d(host, tensor.cuda())`` writes straight into the tensor's
+  memory; there is no ``CudaBuffer`` to manage.
+* The copy helpers check sizes and dtypes against the tensor's interface first:
+  an image of the wrong shape or type is refused, not written past the end.
+* CV-CUDA frees the memory when the last tensor referring to it is collected.
+"""
+
+# %%
+# Imports
+# -------
+
+# sphinx_gallery_start_ignore
+from cuda_python_common import require_gpu
+
+require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+# sphinx_gallery_end_ignore
+
+# docs_tag: begin_imports
+import cvcuda
+import numpy as np
+from cuda_python_common import cuda_memcpy_d2h, cuda_memcpy_h2d
+
+# docs_tag: end_imports
+
+# %%
+# CUDA Python to CV-CUDA
+# ----------------------
+# Draw a random 8-bit RGB image (integers in [0, 255], not floats cast to
+# uint8), let CV-CUDA allocate a tensor of the same shape and copy into it.
+
+# docs_tag: begin_cuda_python_to_cvcuda
+rng = np.random.default_rng(seed=2)
+host_image = rng.integers(0, 256, size=(720, 1280, 3), dtype=np.uint8)
+
+tensor = cvcuda.Tensor(host_image.shape, cvcuda.Type.U8, "HWC")  # CV-CUDA allocates
+cuda_memcpy_h2d(host_image, tensor.cuda())  # into the tensor's own memory
+# docs_tag: end_cuda_python_to_cvcuda
+print(f"copied a {host_image.shape} uint8 image into a CV-CUDA-allocated tensor")
+
+# %%
+# Run a CV-CUDA operator
+# ----------------------
+# Swap the channel order, RGB to BGR: exact, so numpy can check it.
+
+bgr = cvcuda.cvtcolor(tensor, cvcuda.ColorConversion.RGB2BGR)
+
+# %%
+# CV-CUDA to CUDA Python
+# ----------------------
+# Copy the operator's output home. The helper reads the tensor's interface,
+# waits for the stream CV-CUDA wrote on, then copies.
+
+# docs_tag: begin_cvcuda_to_cuda_python
+host_bgr = np.empty_like(host_image)
+cuda_memcpy_d2h(bgr.cuda(), host_bgr)
+# docs_tag: end_cvcuda_to_cuda_python
+print(f"copied the {bgr.shape} BGR result back to numpy")
+
+# %%
+# Check the round trip
+# --------------------
+
+# docs_tag: begin_ensure_tensors_unchanged
+np.testing.assert_array_equal(host_bgr, host_image[..., ::-1])
+
+host_input = np.empty_like(host_image)
+cuda_memcpy_d2h(tensor.cuda(), host_input)
+np.testing.assert_array_equal(host_input, host_image)
+# docs_tag: end_ensure_tensors_unchanged
+print(f"verified: {host_bgr.size} values equal numpy's channel swap; the input tensor is unchanged")

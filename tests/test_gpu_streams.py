@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Stream-ordered copies from pinned memory, and the CAI stream field both ways."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def stream():
+    from cuda.bindings import runtime as cudart
+    from cuda_python_common import check_cuda
+
+    handle = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
+    yield handle
+    check_cuda(cudart.cudaStreamSynchronize(handle))
+    check_cuda(cudart.cudaStreamDestroy(handle))
+
+
+def test_async_copy_exports_its_stream_and_cvcuda_orders_after_it(stream) -> None:
+    import cvcuda
+    from cuda.bindings import runtime as cudart
+    from cuda.bindings.utils import get_cuda_native_handle
+    from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+
+    handle = get_cuda_native_handle(stream)
+    host = pinned_empty((2160, 3840, 3), np.uint8)
+    host[...] = np.random.default_rng(0).integers(0, 256, host.shape, dtype=np.uint8)
+    device = CudaBuffer(host.shape, np.uint8)
+    assert device.__cuda_array_interface__["stream"] is None  # nothing pending on a fresh buffer
+    cuda_memcpy_h2d(host, device, stream=stream)
+    assert device.__cuda_array_interface__["stream"] == handle
+    # CV-CUDA on the *default* stream: it must wait for our stream because the interface says so.
+    flipped = cvcuda.flip(cvcuda.as_tensor(device, "HWC"), flipCode=0)
+    out = pinned_empty(host.shape, np.uint8)
+    cuda_memcpy_d2h(flipped.cuda(), out)  # blocking copy: waits for CV-CUDA's stream
+    np.testing.assert_array_equal(out, host[::-1])
+    check_cuda(cudart.cudaStreamSynchronize(stream))
+
+
+def test_blocking_copy_exports_the_legacy_stream() -> None:
+    from cuda_python_common import CudaBuffer, cuda_memcpy_h2d
+
+    device = CudaBuffer(16, np.uint8)
+    cuda_memcpy_h2d(np.arange(16, dtype=np.uint8), device)
+    assert device.__cuda_array_interface__["stream"] == 1
+
+
+def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
+    import cvcuda
+    from cuda.bindings import runtime as cudart
+    from cuda.bindings.utils import get_cuda_native_handle
+    from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+
+    producer = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
+    try:
+        cv_producer = cvcuda.as_stream(get_cuda_native_handle(producer))
+        host = pinned_empty((1080, 1920, 3), np.uint8)
+        host[...] = np.random.default_rng(1).integers(0, 256, host.shape, dtype=np.uint8)
+        tensor = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC")
+        cuda_memcpy_h2d(host, tensor.cuda())
+        for _ in range(4):
+            tensor = cvcuda.flip(tensor, flipCode=1, stream=cv_producer)
+        wrapper = CudaBuffer.from_cuda(tensor.cuda(), stream=stream)  # event wait, no host block
+        assert wrapper.__cuda_array_interface__["stream"] == get_cuda_native_handle(stream)
+        out = pinned_empty(host.shape, np.uint8)
+        cuda_memcpy_d2h(wrapper, out, stream=stream)
+        check_cuda(cudart.cudaStreamSynchronize(stream))
+        np.testing.assert_array_equal(out, host)  # four flips: back to the original
+    finally:
+        check_cuda(cudart.cudaStreamSynchronize(producer))
+        check_cuda(cudart.cudaStreamDestroy(producer))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32], ids=lambda d: np.dtype(d).name)
+def test_pinned_async_round_trip_is_exact(stream, dtype) -> None:
+    from cuda.bindings import runtime as cudart
+    from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+
+    host = pinned_empty((513, 257), dtype)
+    host[...] = np.arange(host.size).reshape(host.shape).astype(dtype)
+    back = pinned_empty(host.shape, dtype)
+    with CudaBuffer(host.shape, dtype) as device:
+        cuda_memcpy_h2d(host, device, stream=stream)
+        cuda_memcpy_d2h(device, back, stream=stream)
+        check_cuda(cudart.cudaStreamSynchronize(stream))
+    assert back.tobytes() == host.tobytes()
+
+
+def test_registered_numpy_memory_round_trip(stream) -> None:
+    from cuda.bindings import runtime as cudart
+    from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, registered
+
+    host = np.random.default_rng(2).standard_normal((1000, 1000)).astype(np.float32)
+    back = np.empty_like(host)
+    with registered(host), registered(back), CudaBuffer(host.shape, host.dtype) as device:
+        cuda_memcpy_h2d(host, device, stream=stream)
+        cuda_memcpy_d2h(device, back, stream=stream)
+        check_cuda(cudart.cudaStreamSynchronize(stream))
+    np.testing.assert_array_equal(back, host)
+
+
+def test_cuda_core_stream_is_accepted() -> None:
+    pytest.importorskip("cuda.core", reason="cuda.core is not installed")
+    from cuda.core import Device
+    from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty, stream_handle
+
+    device = Device(0)
+    device.set_current()
+    core_stream = device.create_stream()
+    host = pinned_empty(4096, np.uint8)
+    host[...] = 7
+    with CudaBuffer(4096, np.uint8) as buffer:
+        cuda_memcpy_h2d(host, buffer, stream=core_stream)
+        assert buffer.__cuda_array_interface__["stream"] == stream_handle(core_stream)
+        back = pinned_empty(4096, np.uint8)
+        cuda_memcpy_d2h(buffer, back, stream=core_stream)
+        core_stream.sync()
+    assert (back == 7).all()
+    core_stream.close()

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every sample, run the way users run it: ``python samples/interoperability/<name>.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES_DIR = ROOT / "samples" / "interoperability"
+
+SAMPLES = sorted(p for p in SAMPLES_DIR.glob("*.py") if p.name != "cuda_python_common.py")
+EXIT_GPU_UNAVAILABLE = 3
+
+
+def run_sample(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(path)], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_samples_are_found() -> None:
+    names = {p.name for p in SAMPLES}
+    assert {"cuda_python_interop_1.py", "cuda_python_interop_2.py", "cuda_python_interop_3.py"} <= names
+    assert {"cuda_python_strides.py", "cuda_core_interop.py"} <= names
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_sample_runs_and_verifies(sample: Path, tmp_path: Path) -> None:
+    """On a GPU each sample exits 0 from any folder and says what it verified."""
+    proc = run_sample(sample, cwd=tmp_path)  # not the repo: samples must not depend on the cwd
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verified" in proc.stdout or "equals" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_sample_without_gpu_says_why_in_one_line(sample: Path, tmp_path: Path) -> None:
+    """Without a usable GPU a sample prints one line naming what is missing and exits 3, no traceback.
+
+    On a GPU machine the device is hidden with CUDA_VISIBLE_DEVICES so this path is tested there too.
+    """
+    proc = run_sample(sample, cwd=tmp_path, CUDA_VISIBLE_DEVICES="")
+    assert proc.returncode == EXIT_GPU_UNAVAILABLE, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"{sample.name}: cannot run: ")
+    assert any(word in lines[0] for word in ("driver", "device", "import")), lines[0]
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_samples_read_like_a_story() -> None:
+    """Each sample has a docstring title, a PEP 723 block and the preflight before its imports."""
+    for path in SAMPLES:
+        text = path.read_text()
+        assert text.startswith("# /// script\n"), path.name
+        assert '"""\n' in text and "\n===" in text, f"{path.name}: no gallery title"
+        assert text.index("require_gpu(") < text.index("# docs_tag: begin_imports"), path.name
+        assert "sys.exit" not in text, f"{path.name}: samples must not call sys.exit (the gallery execs them)"
+
+
+def test_root_is_the_project() -> None:
+    assert (ROOT / "noxfile.py").exists()
