@@ -76,13 +76,27 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return Path(reuse)
     out = tmp_path_factory.mktemp("site") / "html"
     env = {**os.environ, "GALLERY_EXECUTE": os.environ.get("GALLERY_EXECUTE", "0")}
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-T", "-q", "-b", "html",
-           str(ROOT / "docs"), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-n",
+        "-T",
+        "-q",
+        "-b",
+        "html",
+        str(ROOT / "docs"),
+        str(out),
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     seconds = time.perf_counter() - start
     print(f"\nsite built in {seconds:.1f} s (exit {proc.returncode})")
     if proc.returncode != 0:
-        pytest.fail(f"sphinx-build failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}",
-                    pytrace=False)
+        pytest.fail(
+            f"sphinx-build failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}",
+            pytrace=False,
+        )
     return out

@@ -91,8 +91,16 @@ def docs_live(session: nox.Session) -> None:
     _install(session, "docs", FLAVOR)
     session.install("sphinx-autobuild")
     session.run(
-        "sphinx-autobuild", "-n", "-T", "--watch", str(SAMPLES_DIR), "-D", "sphinx_gallery_conf.plot_gallery=0",
-        str(DOCS_DIR), str(BUILD_DIR / "live"), *session.posargs,
+        "sphinx-autobuild",
+        "-n",
+        "-T",
+        "--watch",
+        str(SAMPLES_DIR),
+        "-D",
+        "sphinx_gallery_conf.plot_gallery=0",
+        str(DOCS_DIR),
+        str(BUILD_DIR / "live"),
+        *session.posargs,
     )
 
 
@@ -101,7 +109,14 @@ def linkcheck(session: nox.Session) -> None:
     """Check internal links and anchors (external sites are not contacted: builds run offline)."""
     _install(session, "docs", FLAVOR)
     session.run(
-        _python(session), "-m", "sphinx", *SPHINX_OPTS, "-b", "linkcheck", str(DOCS_DIR), str(BUILD_DIR / "linkcheck"),
+        _python(session),
+        "-m",
+        "sphinx",
+        *SPHINX_OPTS,
+        "-b",
+        "linkcheck",
+        str(DOCS_DIR),
+        str(BUILD_DIR / "linkcheck"),
         env={"GALLERY_EXECUTE": "0"},
     )
 
@@ -209,7 +224,14 @@ def gpu(session: nox.Session) -> None:
     session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q"]))
     sanitize(session)
     session.run(
-        _python(session), "-m", "sphinx", *SPHINX_OPTS, "-b", "html", str(DOCS_DIR), str(BUILD_DIR / "html"),
+        _python(session),
+        "-m",
+        "sphinx",
+        *SPHINX_OPTS,
+        "-b",
+        "html",
+        str(DOCS_DIR),
+        str(BUILD_DIR / "html"),
         env={"GALLERY_EXECUTE": "1"},
     )
 

@@ -106,6 +106,7 @@ def test_operator_output_on_a_nonblocking_stream_is_waited_for(cvcuda) -> None:
     """A d2h copy of a tensor written on another stream waits for that stream (CAI v3 consumer)."""
     from cuda.bindings import runtime as cudart
     from cuda.bindings.utils import get_cuda_native_handle
+
     from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d
 
     stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
@@ -140,12 +141,15 @@ def test_a_pageable_host_pointer_is_refused_as_device_memory() -> None:
 
 def test_cuda_errors_are_raised_with_their_name() -> None:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import CudaBuffer, CudaError, check_cuda
 
     with CudaBuffer(1000, np.uint8) as small:
         src = np.zeros(2000, np.uint8)
         with pytest.raises(CudaError, match="cudaErrorInvalidValue") as info:
             # the raw binding, deliberately past the end: the helpers would refuse this before calling CUDA
-            check_cuda(cudart.cudaMemcpy(small.ptr, src.ctypes.data, 2000,
-                                         cudart.cudaMemcpyKind.cudaMemcpyHostToDevice), "cudaMemcpy")
+            check_cuda(
+                cudart.cudaMemcpy(small.ptr, src.ctypes.data, 2000, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice),
+                "cudaMemcpy",
+            )
         assert info.value.name == "cudaErrorInvalidValue"

@@ -20,6 +20,7 @@ MiB = 1 << 20
 
 def free_device_memory() -> int:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import check_cuda
 
     check_cuda(cudart.cudaDeviceSynchronize())
@@ -65,6 +66,7 @@ def test_1000_pinned_and_registered_host_allocations_do_not_leak() -> None:
 
 def test_pinned_memory_is_freed_only_when_the_last_view_dies() -> None:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import check_cuda, pinned_empty
 
     array = pinned_empty((64, 64), np.float32)
@@ -80,7 +82,8 @@ def test_pinned_memory_is_freed_only_when_the_last_view_dies() -> None:
 
 def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:
     script = tmp_path / "exit_with_buffers.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(SAMPLES_DIR)!r})
         import numpy as np
@@ -93,7 +96,8 @@ def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:
         pinned = pinned_empty(1 << 20)
         cycle = [kept]
         cycle.append(cycle)  # a reference cycle: freed by the collector at exit, if at all
-    """))
+    """)
+    )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)
@@ -101,6 +105,7 @@ def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:
 
 def test_wrappers_survive_their_source_being_dropped() -> None:
     import cvcuda
+
     from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
 
     host = np.arange(100 * 100 * 3, dtype=np.uint32).astype(np.uint8).reshape(100, 100, 3)
@@ -142,7 +147,9 @@ def test_a_wrapper_of_a_closed_buffer_refuses_use() -> None:
 
 def test_the_sample_exit_path_with_a_hidden_device() -> None:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    code = f"import sys; sys.path.insert(0, {str(SAMPLES_DIR)!r}); import cuda_python_common as c; " \
-           "print(c.gpu_unavailable_reason('cvcuda'))"
+    code = (
+        f"import sys; sys.path.insert(0, {str(SAMPLES_DIR)!r}); import cuda_python_common as c; "
+        "print(c.gpu_unavailable_reason('cvcuda'))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert "device" in proc.stdout, proc.stdout + proc.stderr

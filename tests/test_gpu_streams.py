@@ -12,6 +12,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture
 def stream():
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import check_cuda
 
     handle = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
@@ -24,6 +25,7 @@ def test_async_copy_exports_its_stream_and_cvcuda_orders_after_it(stream) -> Non
     import cvcuda
     from cuda.bindings import runtime as cudart
     from cuda.bindings.utils import get_cuda_native_handle
+
     from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
 
     handle = get_cuda_native_handle(stream)
@@ -53,6 +55,7 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
     import cvcuda
     from cuda.bindings import runtime as cudart
     from cuda.bindings.utils import get_cuda_native_handle
+
     from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
 
     producer = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
@@ -78,6 +81,7 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32], ids=lambda d: np.dtype(d).name)
 def test_pinned_async_round_trip_is_exact(stream, dtype) -> None:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
 
     host = pinned_empty((513, 257), dtype)
@@ -92,6 +96,7 @@ def test_pinned_async_round_trip_is_exact(stream, dtype) -> None:
 
 def test_registered_numpy_memory_round_trip(stream) -> None:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, registered
 
     host = np.random.default_rng(2).standard_normal((1000, 1000)).astype(np.float32)
@@ -106,6 +111,7 @@ def test_registered_numpy_memory_round_trip(stream) -> None:
 def test_cuda_core_stream_is_accepted() -> None:
     pytest.importorskip("cuda.core", reason="cuda.core is not installed")
     from cuda.core import Device
+
     from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty, stream_handle
 
     device = Device(0)

@@ -65,6 +65,7 @@ def test_operator_on_padded_tensor_matches_numpy(cvcuda, shape, dtype, rowalign)
 @pytest.mark.parametrize("use_stream", [False, True], ids=["blocking", "stream"])
 def test_pitched_copies_on_a_stream(cvcuda, use_stream: bool) -> None:
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
 
     stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking)) if use_stream else None
@@ -109,6 +110,7 @@ def test_crop_is_a_zero_copy_window(cvcuda, top, left, height, width) -> None:
 def test_a_flat_copy_of_padded_rows_is_wrong_and_ours_is_right(cvcuda) -> None:
     """The failure the helpers prevent, shown on the GPU: CV-CUDA issues #187, #159, #218, #13."""
     from cuda.bindings import runtime as cudart
+
     from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d
 
     host = random_array((100, 75, 3), np.uint8, seed=11)

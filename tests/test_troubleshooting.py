@@ -63,6 +63,7 @@ def test_make_contiguous_fix_uploads_the_right_bytes() -> None:
 @pytest.mark.gpu
 def test_cvcuda_refuses_host_memory_and_the_fix_works() -> None:
     import cvcuda
+
     from cuda_python_common import cuda_memcpy_d2h
 
     image = np.random.default_rng(1).integers(0, 256, (40, 30, 3), dtype=np.uint8)
@@ -77,6 +78,7 @@ def test_cvcuda_refuses_host_memory_and_the_fix_works() -> None:
 @pytest.mark.gpu
 def test_cvcuda_refuses_unpacked_strides_as_the_page_says() -> None:
     import cvcuda
+
     from cuda_python_common import CudaBuffer
 
     with CudaBuffer((8, 8, 3), np.uint8) as buffer:

@@ -27,8 +27,11 @@ GENERATED = DOCS / "_generated"
 EXTERNAL_APIS: list[tuple[str, str, str]] = [
     ("collections.abc.", "https://docs.python.org/3/library/collections.abc.html#{name}", "Python"),
     ("numpy.", "https://numpy.org/doc/stable/reference/generated/{name}.html", "NumPy"),
-    ("cuda.bindings.runtime.", "https://nvidia.github.io/cuda-python/cuda-bindings/latest/module/runtime.html#{name}",
-     "cuda.bindings"),
+    (
+        "cuda.bindings.runtime.",
+        "https://nvidia.github.io/cuda-python/cuda-bindings/latest/module/runtime.html#{name}",
+        "cuda.bindings",
+    ),
     ("cuda.core.utils.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
     ("cuda.core.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
     ("cvcuda.", "https://cvcuda.github.io/CV-CUDA/_python_api/index.html#{name}", "CV-CUDA"),
@@ -116,8 +119,11 @@ def comparison_substitutions(data: dict[str, Any]) -> str:
     for name, method in APPROACH_METHODS.items():
         figures = []
         for direction in ("h2d", "d2h"):
-            rows = [r for r in data.get("results", []) if r.get("method") == method
-                    and r.get("direction") == direction and r.get("gbps_median")]
+            rows = [
+                r
+                for r in data.get("results", [])
+                if r.get("method") == method and r.get("direction") == direction and r.get("gbps_median")
+            ]
             best = max(rows, key=lambda r: r["bytes"]) if rows else None
             figures.append(f"{best['gbps_median']:.1f}" if best else "n/a")
         lines.append(f".. |{name}| replace:: {figures[0]} / {figures[1]}")

@@ -33,8 +33,10 @@ def driver_and_runtime_versions() -> tuple[int, int]:
 
     _, driver = cudart.cudaDriverGetVersion()  # 0 when no driver is installed
     _, runtime = cudart.cudaRuntimeGetVersion()  # the CUDA version cuda-python was built for
-    print(f"driver supports CUDA {driver // 1000}.{driver % 1000 // 10}, "
-          f"cuda-python runtime is CUDA {runtime // 1000}.{runtime % 1000 // 10}")
+    print(
+        f"driver supports CUDA {driver // 1000}.{driver % 1000 // 10}, "
+        f"cuda-python runtime is CUDA {runtime // 1000}.{runtime % 1000 // 10}"
+    )
     if driver < runtime:
         print(f"install the cu{driver // 1000} wheels, or a newer driver")
     # docs_tag: end_versions
@@ -55,6 +57,7 @@ def upload_a_transposed_view(image: np.ndarray):
 
 def wrap_host_data_for_cvcuda(image: np.ndarray):
     import cvcuda
+
     from cuda_python_common import CudaBuffer, cuda_memcpy_h2d
 
     # docs_tag: begin_upload_first

@@ -22,12 +22,13 @@ values on both sides. Zero-size copies are allowed and are no-ops (no CUDA call)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from cuda.bindings import runtime as cudart
@@ -269,7 +270,8 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
 # --------------------------------------------------------------------------- #
 # Streams                                                                     #
 # --------------------------------------------------------------------------- #
-StreamLike = Union[int, Any]
+#: A stream: an int handle, a ``cudaStream_t``, a ``cvcuda.Stream`` or a ``cuda.core`` Stream.
+StreamLike = Any
 
 
 def stream_handle(stream: StreamLike | None) -> int | None:
@@ -308,9 +310,7 @@ def _wait_for_producer(producer: int | None, consumer: int | None) -> None:
         if producer not in (_LEGACY_STREAM, _PER_THREAD_STREAM):  # legacy copies already wait for these
             check_cuda(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
         return
-    event = check_cuda(
-        cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags"
-    )
+    event = check_cuda(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags")
     try:
         check_cuda(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)")
         check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
@@ -456,8 +456,12 @@ class CudaBuffer:
         strides = view.strides or _packed_strides(view.shape, view.dtype.itemsize)
         window = CudaBuffer.__new__(CudaBuffer)
         window._init(
-            replace(view, ptr=view.ptr + top * strides[0] + left * strides[1],
-                    shape=(height, width, *view.shape[2:]), strides=strides),
+            replace(
+                view,
+                ptr=view.ptr + top * strides[0] + left * strides[1],
+                shape=(height, width, *view.shape[2:]),
+                strides=strides,
+            ),
             source=self,
         )
         return window
@@ -483,13 +487,16 @@ class CudaBuffer:
         kind = "owned" if self._free is not None else "wrapped"
         state = ", closed" if self._closed else ""
         return f"CudaBuffer(shape={self._view.shape}, dtype={self._view.dtype}, {kind}{state})"
+
+
 # docs_tag: end_cuda_buffer
 
 
 # --------------------------------------------------------------------------- #
 # Host <-> device copies                                                      #
 # --------------------------------------------------------------------------- #
-DeviceLike = Union[CudaBuffer, Mapping, int, Any]
+#: Device memory: a CudaBuffer, an object with ``__cuda_array_interface__``, its dict, or an int pointer.
+DeviceLike = Any
 
 
 @dataclass(frozen=True)
@@ -512,7 +519,7 @@ def _as_rows(view: CaiView, side: str) -> _Rows:
     nbytes = view.nbytes
     if view.strides is None or nbytes == 0:
         return _Rows(view.ptr, 1, nbytes, nbytes)
-    dims = [(e, s) for e, s in zip(view.shape, view.strides) if e != 1]  # size-1 dims have no stride
+    dims = [(e, s) for e, s in zip(view.shape, view.strides, strict=True) if e != 1]  # size-1 dims have no stride
     # The packed suffix: innermost dimensions laid out without gaps.
     width, k = isz, len(dims)
     while k and dims[k - 1][1] == width:
@@ -602,17 +609,20 @@ def _check_pair(host: Any, device: DeviceLike, *, writing_host: bool, fn: str) -
     return host, view
 
 
-def _copy(dst: int, dst_pitch: int, src: int, src_pitch: int, rows: _Rows, kind: Any,
-          stream: int | None, fn: str) -> None:
+def _copy(
+    dst: int, dst_pitch: int, src: int, src_pitch: int, rows: _Rows, kind: Any, stream: int | None, fn: str
+) -> None:
     if rows.contiguous and dst_pitch == src_pitch:
         if stream is None:
             check_cuda(cudart.cudaMemcpy(dst, src, rows.width * rows.height, kind), f"{fn}: cudaMemcpy")
         else:
-            check_cuda(cudart.cudaMemcpyAsync(dst, src, rows.width * rows.height, kind, stream),
-                       f"{fn}: cudaMemcpyAsync")
+            check_cuda(
+                cudart.cudaMemcpyAsync(dst, src, rows.width * rows.height, kind, stream), f"{fn}: cudaMemcpyAsync"
+            )
     elif stream is None:
-        check_cuda(cudart.cudaMemcpy2D(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind),
-                   f"{fn}: cudaMemcpy2D")
+        check_cuda(
+            cudart.cudaMemcpy2D(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind), f"{fn}: cudaMemcpy2D"
+        )
     else:
         check_cuda(
             cudart.cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind, stream),
@@ -640,10 +650,20 @@ def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: Strea
     consumer = stream_handle(stream)
     _require_device_accessible(device, view.ptr, "destination device buffer")
     _wait_for_producer(view.stream, consumer)  # earlier work may still read or write the buffer
-    _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows.width, rows,
-          cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, consumer, fn)
+    _copy(
+        view.ptr,
+        rows.pitch,
+        host_array.ctypes.data,
+        rows.width,
+        rows,
+        cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+        consumer,
+        fn,
+    )
     if isinstance(device, CudaBuffer):
         device.set_stream(_LEGACY_STREAM if consumer is None else consumer)
+
+
 # docs_tag: end_cuda_memcpy_h2d
 
 
@@ -665,8 +685,18 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
     consumer = stream_handle(stream)
     _require_device_accessible(device, view.ptr, "source device buffer")
     _wait_for_producer(view.stream, consumer)
-    _copy(host_array.ctypes.data, rows.width, view.ptr, rows.pitch, rows,
-          cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, consumer, fn)
+    _copy(
+        host_array.ctypes.data,
+        rows.width,
+        view.ptr,
+        rows.pitch,
+        rows,
+        cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+        consumer,
+        fn,
+    )
+
+
 # docs_tag: end_cuda_memcpy_d2h
 
 
@@ -674,10 +704,8 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
 # Page-locked host memory                                                     #
 # --------------------------------------------------------------------------- #
 def _free_host(ptr: int) -> None:
-    try:
+    with contextlib.suppress(Exception):  # interpreter shutdown: modules may be torn down
         cudart.cudaFreeHost(ptr)
-    except Exception:  # pragma: no cover - interpreter shutdown
-        pass
 
 
 class _PinnedHostMemory:

@@ -130,8 +130,10 @@ np.testing.assert_array_equal(frames_out, frames_in[:, :, ::-1])
 gbytes = 2 * frames_in.nbytes / 1e9  # up and down
 print(f"batch of {FRAMES} frames 1080x1920x3 uint8, verified:")
 print(f"  serial loop     {serial * 1e3:7.2f} ms  {FRAMES / serial:6.0f} frames/s  {gbytes / serial:5.1f} GB/s")
-print(f"  {SLOTS} streams       {overlapped * 1e3:7.2f} ms  {FRAMES / overlapped:6.0f} frames/s  "
-      f"{gbytes / overlapped:5.1f} GB/s")
+print(
+    f"  {SLOTS} streams       {overlapped * 1e3:7.2f} ms  {FRAMES / overlapped:6.0f} frames/s  "
+    f"{gbytes / overlapped:5.1f} GB/s"
+)
 print(f"  speed-up        {serial / overlapped:.2f}x")
 
 # %%
@@ -139,6 +141,5 @@ print(f"  speed-up        {serial / overlapped:.2f}x")
 # --------
 # Streams we created are ours to destroy, after all work on them is done;
 # CV-CUDA only borrowed them.
-del cv_stream, cv_streams
 for s in [stream, *streams]:
     check_cuda(cudart.cudaStreamDestroy(s))
