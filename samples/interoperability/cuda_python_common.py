@@ -55,6 +55,7 @@ __all__ = [
 EXIT_GPU_UNAVAILABLE = 3
 
 _SUCCESS = cudart.cudaError_t.cudaSuccess
+_ADDRESS_LIMIT = 1 << 64  # pointers and stream handles are 64-bit
 # CAI v3 stream values with a special meaning (cudaStreamLegacy / PerThread).
 _LEGACY_STREAM = 1
 _PER_THREAD_STREAM = 2
@@ -170,6 +171,28 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_plain_numeric(dtype: np.dtype) -> bool:
+    return dtype.kind in "biufc" and dtype.fields is None and dtype.subdtype is None
+
+
+def _new_array_view(shape: Any, dtype: Any, what: str) -> CaiView:
+    """Validate the ``shape`` and ``dtype`` of a new allocation, before allocating anything."""
+    if _is_int(shape):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{what}: shape must be an int or a tuple of ints, got {shape!r}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{what}: dtype {dtype!r} is not a numpy dtype") from None
+    if not _is_plain_numeric(dtype):
+        raise ValueError(f"{what}: dtype {dtype} is not a plain numeric type (bool, int, uint, float, complex)")
+    view = parse_cuda_array_interface(
+        {"shape": tuple(shape), "typestr": dtype.str, "data": (1, False), "version": 3}, what=what
+    )
+    return replace(view, ptr=0)
+
+
 def _packed_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     strides, step = [], itemsize
     for extent in reversed(shape):
@@ -212,7 +235,7 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
         dtype = np.dtype(typestr)
     except TypeError:
         raise ValueError(f"{what}['typestr'] {typestr!r} is not a numpy type string") from None
-    if dtype.hasobject or dtype.itemsize == 0 or dtype.fields is not None or dtype.subdtype is not None:
+    if not _is_plain_numeric(dtype):
         raise ValueError(f"{what}['typestr'] {typestr!r} is not a plain numeric type")
 
     data = cai["data"]
@@ -221,8 +244,8 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
     ptr, readonly = data
     if not _is_int(ptr):
         raise TypeError(f"{what}['data'][0] must be an int pointer, got {type(ptr).__name__}")
-    if ptr < 0:
-        raise ValueError(f"{what}['data'][0] must be a non-negative pointer, got {ptr}")
+    if not 0 <= ptr < _ADDRESS_LIMIT:
+        raise ValueError(f"{what}['data'][0] must be a 64-bit unsigned pointer, got {ptr}")
     if not isinstance(readonly, (bool, np.bool_)):
         raise TypeError(f"{what}['data'][1] (readonly) must be a bool, got {readonly!r}")
     nelems = math.prod(shape)
@@ -261,6 +284,8 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
                 f"{what}['stream'] is 0, which CAI v3 disallows as ambiguous; "
                 "use 1 (legacy default stream), 2 (per-thread) or None"
             )
+        if not (stream == -1 or 0 < stream < _ADDRESS_LIMIT):
+            raise ValueError(f"{what}['stream'] must be a 64-bit stream handle (or -1), got {stream}")
         # -1 is CV-CUDA's "already synchronised": nothing to wait for.
         stream = None if stream == -1 else int(stream)
 
@@ -277,19 +302,24 @@ StreamLike = Any
 def stream_handle(stream: StreamLike | None) -> int | None:
     """The integer handle of a stream given as an int, a ``cudaStream_t``/``CUstream``,
     anything with ``__cuda_stream__`` (cuda.core) or a ``cvcuda.Stream`` (``.handle``)."""
-    if stream is None or _is_int(stream):
-        return None if stream is None else int(stream)
-    if hasattr(stream, "__cuda_stream__"):
-        return int(stream.__cuda_stream__()[1])
-    handle = getattr(stream, "handle", None)
-    if _is_int(handle):
-        return int(handle)
-    from cuda.bindings.utils import get_cuda_native_handle
+    if stream is None:
+        return None
+    if _is_int(stream):
+        handle = int(stream)
+    elif hasattr(stream, "__cuda_stream__"):
+        handle = int(stream.__cuda_stream__()[1])
+    elif _is_int(getattr(stream, "handle", None)):
+        handle = int(stream.handle)
+    else:
+        from cuda.bindings.utils import get_cuda_native_handle
 
-    try:
-        return int(get_cuda_native_handle(stream))
-    except (TypeError, ValueError):
-        raise TypeError(f"expected a CUDA stream or its int handle, got {type(stream).__name__}") from None
+        try:
+            handle = int(get_cuda_native_handle(stream))
+        except (TypeError, ValueError):
+            raise TypeError(f"expected a CUDA stream or its int handle, got {type(stream).__name__}") from None
+    if not 0 <= handle < _ADDRESS_LIMIT:
+        raise ValueError(f"a stream handle must be a 64-bit unsigned int, got {handle}")
+    return handle
 
 
 def _export_stream(handle: int | None) -> int | None:
@@ -297,25 +327,28 @@ def _export_stream(handle: int | None) -> int | None:
     return _LEGACY_STREAM if handle == 0 else handle
 
 
-def _wait_for_producer(producer: int | None, consumer: int | None) -> None:
+def _wait_for_producer(producer: int | None, consumer: int | None) -> int | None:
     """Order the consumer after the producer's pending work (CAI v3 consumer rule).
 
     ``consumer is None`` means a blocking copy on the legacy default stream: the
     host waits for a producer on any other stream. Otherwise the consumer stream
-    waits on an event, so the host does not block.
+    waits on an event, so the host does not block. Returns the stream that a
+    later consumer must still order after, i.e. what a wrapper exports.
     """
     if producer is None or producer == consumer:
-        return
+        return consumer
     if consumer is None:
-        if producer not in (_LEGACY_STREAM, _PER_THREAD_STREAM):  # legacy copies already wait for these
-            check_cuda(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
-        return
+        if producer in (_LEGACY_STREAM, _PER_THREAD_STREAM):
+            return producer  # a legacy-stream copy already follows these; later consumers must too
+        check_cuda(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
+        return None
     event = check_cuda(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags")
     try:
         check_cuda(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)")
         check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
     finally:
         check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+    return consumer
 
 
 # --------------------------------------------------------------------------- #
@@ -339,15 +372,10 @@ class CudaBuffer:
     """
 
     def __init__(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> None:
-        shape = (shape,) if _is_int(shape) else tuple(shape)
-        dtype = np.dtype(dtype)
-        # Validate exactly as for foreign memory, before allocating anything.
-        view = parse_cuda_array_interface(
-            {"shape": shape, "typestr": dtype.str, "data": (1, False), "version": 3},
-            what="CudaBuffer",
-        )
+        view = _new_array_view(shape, dtype, "CudaBuffer")  # validated before allocating
         ptr = check_cuda(cudart.cudaMalloc(view.nbytes), "cudaMalloc") if view.nbytes else 0
         self._init(replace(view, ptr=ptr), source=None)
+        self._device_accessible = True  # cudaMalloc memory
         # weakref.finalize runs at most once: on close(), on collection, or at exit.
         self._free = weakref.finalize(self, _free_device, ptr) if ptr else None
 
@@ -356,15 +384,19 @@ class CudaBuffer:
         self._source = source  # keeps a wrapped owner (and so its memory) alive
         self._free = None
         self._closed = False
+        self._device_accessible = source is None and view.ptr == 0  # checked on first copy
 
     @classmethod
     def from_cuda(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
         """Wrap ``obj`` (anything with ``__cuda_array_interface__``, or the dict) without copying.
 
-        The wrapper holds a reference to ``obj`` so the memory outlives it. If
-        the interface names a producer ``stream``, its pending work is waited for
-        as CAI v3 requires: by the host when ``stream`` is ``None``, else by
-        ``stream`` (an event wait, no host block), which the wrapper then exports.
+        The wrapper holds a reference to ``obj`` so the memory outlives it (a bare
+        dict refers to nothing: then its owner must outlive the wrapper). If the
+        interface names a producer ``stream``, its pending work is waited for as
+        CAI v3 requires: by the host when ``stream`` is ``None`` (the legacy and
+        per-thread default streams are passed on instead, since legacy-stream
+        work already follows them), else by ``stream`` through an event wait
+        with no host block; the wrapper exports the stream still to follow.
         """
         if isinstance(obj, CudaBuffer):
             cai = obj.__cuda_array_interface__  # raises if obj is closed
@@ -375,11 +407,10 @@ class CudaBuffer:
         else:
             raise TypeError(f"CudaBuffer.from_cuda needs __cuda_array_interface__, got {type(obj).__name__}")
         view = parse_cuda_array_interface(cai)
-        consumer = stream_handle(stream)
-        _wait_for_producer(view.stream, consumer)
+        pending = _wait_for_producer(view.stream, stream_handle(stream))
         wrapper = cls.__new__(cls)
         wrapper._init(
-            replace(view, stream=_export_stream(consumer), version=3),
+            replace(view, stream=_export_stream(pending), version=3),
             source=None if isinstance(obj, Mapping) else obj,
         )
         return wrapper
@@ -549,8 +580,8 @@ def _device_view(device: DeviceLike, side: str, host_nbytes: int) -> CaiView:
     if isinstance(device, Mapping):
         return parse_cuda_array_interface(device, what=side)
     if _is_int(device):
-        if device <= 0:
-            raise ValueError(f"{side} pointer must be a positive device address, got {device}")
+        if not 0 < device < _ADDRESS_LIMIT:
+            raise ValueError(f"{side} pointer must be a positive device address, got {device} (addresses are 64-bit)")
         return CaiView(int(device), (host_nbytes,), np.dtype(np.uint8), None, False, None, 3)
     if hasattr(device, "__cuda_array_interface__"):
         return parse_cuda_array_interface(device.__cuda_array_interface__, what=side)
@@ -563,9 +594,9 @@ def _device_view(device: DeviceLike, side: str, host_nbytes: int) -> CaiView:
 def _require_device_accessible(device: DeviceLike, ptr: int, side: str) -> None:
     """Refuse a pageable host pointer where device memory is required (one cheap query).
 
-    Our own allocations are known to be device memory and skip the query.
+    A CudaBuffer remembers the answer: our own allocations never ask.
     """
-    if isinstance(device, CudaBuffer) and device.owns_memory:
+    if isinstance(device, CudaBuffer) and device._device_accessible:
         return
     attrs = check_cuda(cudart.cudaPointerGetAttributes(ptr), "cudaPointerGetAttributes")
     if attrs.type == cudart.cudaMemoryType.cudaMemoryTypeUnregistered:
@@ -573,6 +604,8 @@ def _require_device_accessible(device: DeviceLike, ptr: int, side: str) -> None:
             f"{side} pointer {ptr:#x} is not CUDA-accessible memory (a pageable host pointer?); "
             "pass device, managed or pinned memory"
         )
+    if isinstance(device, CudaBuffer):
+        device._device_accessible = True
 
 
 def _describe(shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> str:
@@ -610,23 +643,21 @@ def _check_pair(host: Any, device: DeviceLike, *, writing_host: bool, fn: str) -
 
 
 def _copy(
-    dst: int, dst_pitch: int, src: int, src_pitch: int, rows: _Rows, kind: Any, stream: int | None, fn: str
+    dst: int, dst_pitch: int, src: int, rows: _Rows, kind: Any, stream: int | None, *, src_pitch: int | None = None
 ) -> None:
-    if rows.contiguous and dst_pitch == src_pitch:
+    """One flat or pitched copy of ``rows``; the host side is always packed (pitch == width)."""
+    src_pitch = rows.width if src_pitch is None else src_pitch
+    if rows.contiguous:
         if stream is None:
-            check_cuda(cudart.cudaMemcpy(dst, src, rows.width * rows.height, kind), f"{fn}: cudaMemcpy")
+            check_cuda(cudart.cudaMemcpy(dst, src, rows.width * rows.height, kind), "cudaMemcpy")
         else:
-            check_cuda(
-                cudart.cudaMemcpyAsync(dst, src, rows.width * rows.height, kind, stream), f"{fn}: cudaMemcpyAsync"
-            )
+            check_cuda(cudart.cudaMemcpyAsync(dst, src, rows.width * rows.height, kind, stream), "cudaMemcpyAsync")
     elif stream is None:
-        check_cuda(
-            cudart.cudaMemcpy2D(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind), f"{fn}: cudaMemcpy2D"
-        )
+        check_cuda(cudart.cudaMemcpy2D(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind), "cudaMemcpy2D")
     else:
         check_cuda(
             cudart.cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, rows.width, rows.height, kind, stream),
-            f"{fn}: cudaMemcpy2DAsync",
+            "cudaMemcpy2DAsync",
         )
 
 
@@ -638,30 +669,24 @@ def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: Strea
     (e.g. ``cvcuda.Tensor.cuda()``), the interface dict, or an int device pointer
     (then ``host_array.nbytes`` bytes are written: the caller vouches for the size).
     Sizes and dtypes are checked first; padded device rows use ``cudaMemcpy2D``.
-    With ``stream=None`` the copy is complete on return; with a stream it is
-    enqueued there (use pinned host memory for a truly asynchronous copy) and a
-    :class:`CudaBuffer` destination records the stream for its next consumer.
+    With ``stream=None`` the copy is blocking: other memory holds the data on
+    return, and a :class:`CudaBuffer` exports the legacy stream its DMA may still
+    be on. With a stream the copy is enqueued there (use pinned host memory for a
+    truly asynchronous copy) and a :class:`CudaBuffer` exports that stream.
     """
     fn = "cuda_memcpy_h2d"
     host_array, view = _check_pair(host_array, device, writing_host=False, fn=fn)
+    consumer = stream_handle(stream)
     if host_array.nbytes == 0:
         return
-    rows = _as_rows(view, "destination device buffer")
-    consumer = stream_handle(stream)
-    _require_device_accessible(device, view.ptr, "destination device buffer")
+    rows = _as_rows(view, f"{fn}: destination device buffer")
+    _require_device_accessible(device, view.ptr, f"{fn}: destination device buffer")
     _wait_for_producer(view.stream, consumer)  # earlier work may still read or write the buffer
-    _copy(
-        view.ptr,
-        rows.pitch,
-        host_array.ctypes.data,
-        rows.width,
-        rows,
-        cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
-        consumer,
-        fn,
-    )
+    _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, consumer)
     if isinstance(device, CudaBuffer):
         device.set_stream(_LEGACY_STREAM if consumer is None else consumer)
+    elif consumer is None:  # foreign memory cannot export a stream: let the DMA land first
+        check_cuda(cudart.cudaStreamSynchronize(_LEGACY_STREAM), f"{fn}: cudaStreamSynchronize")
 
 
 # docs_tag: end_cuda_memcpy_h2d
@@ -679,22 +704,23 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
     """
     fn = "cuda_memcpy_d2h"
     host_array, view = _check_pair(host_array, device, writing_host=True, fn=fn)
+    consumer = stream_handle(stream)
     if host_array.nbytes == 0:
         return
-    rows = _as_rows(view, "source device buffer")
-    consumer = stream_handle(stream)
-    _require_device_accessible(device, view.ptr, "source device buffer")
+    rows = _as_rows(view, f"{fn}: source device buffer")
+    _require_device_accessible(device, view.ptr, f"{fn}: source device buffer")
     _wait_for_producer(view.stream, consumer)
     _copy(
         host_array.ctypes.data,
         rows.width,
         view.ptr,
-        rows.pitch,
         rows,
         cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
         consumer,
-        fn,
+        src_pitch=rows.pitch,
     )
+    if isinstance(device, CudaBuffer) and consumer is not None:
+        device.set_stream(consumer)  # the pending read: a later writer must order after it
 
 
 # docs_tag: end_cuda_memcpy_d2h
@@ -725,12 +751,8 @@ def pinned_empty(shape: int | tuple[int, ...], dtype: Any = np.uint8) -> np.ndar
     The memory is freed with ``cudaFreeHost`` when the array (and every view of
     it) has been collected. Contents are uninitialised, like ``numpy.empty``.
     """
-    shape = (shape,) if _is_int(shape) else tuple(shape)
-    dtype = np.dtype(dtype)
-    parse_cuda_array_interface(  # same shape/dtype rules as device memory
-        {"shape": shape, "typestr": dtype.str, "data": (1, False), "version": 3}, what="pinned_empty"
-    )
-    return np.asarray(_PinnedHostMemory(shape, dtype))
+    view = _new_array_view(shape, dtype, "pinned_empty")  # the same rules as device memory
+    return np.asarray(_PinnedHostMemory(view.shape, view.dtype))
 
 
 class registered:

@@ -1,0 +1,743 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CPU-only behaviour of ``cuda_python_common``: errors, the GPU preflight, buffer
+lifetimes, crops, streams, and the CUDA calls the copy helpers make.
+
+Device memory is a synthetic ``__cuda_array_interface__`` dict, and every CUDA
+runtime function the module uses is replaced by a fake (the ``cuda`` fixture),
+so these tests run -- and mean the same -- with or without a GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import cuda_python_common as common
+from cuda_python_common import (
+    EXIT_GPU_UNAVAILABLE,
+    CaiView,
+    CudaBuffer,
+    CudaError,
+    check_cuda,
+    cuda_memcpy_d2h,
+    cuda_memcpy_h2d,
+    gpu_unavailable_reason,
+    parse_cuda_array_interface,
+    pinned_empty,
+    registered,
+    require_gpu,
+    stream_handle,
+)
+
+cudart = common.cudart
+Err = cudart.cudaError_t
+SUCCESS = Err.cudaSuccess
+H2D = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+D2H = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+PTR = 0x7F0000000000
+
+MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
+CUDART_FUNCTIONS = sorted(
+    {
+        name
+        for name in re.findall(r"\bcudart\.(\w+)", MODULE_SOURCE)
+        if callable(getattr(cudart, name)) and not isinstance(getattr(cudart, name), type)
+    }
+)
+# Read before any test patches the runtime: the real state of this machine.
+REAL_DEVICE_COUNT = cudart.cudaGetDeviceCount()
+NO_DRIVER_HERE = REAL_DEVICE_COUNT[0] == Err.cudaErrorInsufficientDriver
+
+
+def dev(**changes: Any) -> dict[str, Any]:
+    cai: dict[str, Any] = {"shape": (10, 10, 3), "typestr": "|u1", "data": (PTR, False), "version": 3}
+    cai.update(changes)
+    return cai
+
+
+class FakeCuda:
+    """Every CUDA runtime function the module uses, recorded; only ``allow``-ed ones may run."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+        self.fakes: dict[str, Callable[..., Any]] = {}
+        for name in CUDART_FUNCTIONS:
+            monkeypatch.setattr(cudart, name, self._make(name))
+
+    def _make(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            self.calls.append((name, args))
+            if name not in self.fakes:
+                raise AssertionError(f"unexpected CUDA call: cudart.{name}{args}")
+            return self.fakes[name](*args)
+
+        return call
+
+    def allow(self, name: str, fake: Callable[..., Any] | None = None) -> None:
+        self.fakes[name] = fake or (lambda *args: (SUCCESS,))
+
+    def allow_device_pointers(self, memory_type: Any = None) -> None:
+        if memory_type is None:  # not `or`: cudaMemoryTypeUnregistered is 0
+            memory_type = cudart.cudaMemoryType.cudaMemoryTypeDevice
+        self.allow("cudaPointerGetAttributes", lambda ptr: (SUCCESS, SimpleNamespace(type=memory_type)))
+
+    def allow_copies(self) -> None:
+        for name in ("cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpy2D", "cudaMemcpy2DAsync", "cudaStreamSynchronize"):
+            self.allow(name)
+
+    def allow_error_text(self) -> None:
+        """The real error-name lookups: they need no driver."""
+        self.fakes["cudaGetErrorName"] = REAL_ERROR_NAME
+        self.fakes["cudaGetErrorString"] = REAL_ERROR_STRING
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def without(self, *names: str) -> list[tuple[str, tuple]]:
+        return [call for call in self.calls if call[0] not in names]
+
+
+REAL_ERROR_NAME = cudart.cudaGetErrorName
+REAL_ERROR_STRING = cudart.cudaGetErrorString
+
+
+@pytest.fixture
+def cuda(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
+    return FakeCuda(monkeypatch)
+
+
+# --------------------------------------------------------------------------- #
+# check_cuda / CudaError                                                      #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        pytest.param((SUCCESS,), None, id="success-only"),
+        pytest.param((SUCCESS, 42), 42, id="one-value"),
+        pytest.param((SUCCESS, None), None, id="one-None-value"),
+        pytest.param((SUCCESS, (1, 2)), (1, 2), id="one-tuple-value"),
+        pytest.param((SUCCESS, 42, "x"), (42, "x"), id="two-values"),
+        pytest.param((SUCCESS, 1, 2, 3), (1, 2, 3), id="three-values"),
+    ],
+)
+def test_check_cuda_unwraps_success(result: tuple, expected: Any) -> None:
+    assert check_cuda(result, "cudaSomething") == expected
+
+
+@pytest.mark.parametrize(
+    ("err", "text"),
+    [
+        (Err.cudaErrorInvalidValue, "invalid argument"),
+        (Err.cudaErrorMemoryAllocation, "out of memory"),
+        (Err.cudaErrorInsufficientDriver, "CUDA driver version is insufficient"),
+    ],
+    ids=lambda v: getattr(v, "name", None),
+)
+@pytest.mark.parametrize("values", [(), (None,), (5, 6)], ids=["no-value", "one-value", "two-values"])
+def test_check_cuda_raises_cuda_error_naming_error_and_call(err: Any, text: str, values: tuple) -> None:
+    with pytest.raises(CudaError) as info:
+        check_cuda((err, *values), "cudaMalloc")
+    exc = info.value
+    assert isinstance(exc, RuntimeError)
+    assert (exc.code, exc.call, exc.name) == (err, "cudaMalloc", err.name)
+    assert str(exc).startswith(f"cudaMalloc failed: {err.name}: ")
+    assert text in str(exc)
+
+
+def test_check_cuda_default_call_name() -> None:
+    with pytest.raises(CudaError, match=r"^CUDA call failed: cudaErrorInvalidValue: ") as info:
+        check_cuda((Err.cudaErrorInvalidValue,))
+    assert info.value.call == "CUDA call"
+
+
+def test_cuda_error_falls_back_when_the_name_lookup_fails(cuda: FakeCuda) -> None:
+    cuda.allow("cudaGetErrorName", lambda err: (Err.cudaErrorInvalidValue, None))
+    cuda.allow("cudaGetErrorString", lambda err: (Err.cudaErrorInvalidValue, None))
+    exc = CudaError(Err.cudaErrorLaunchFailure, "cudaLaunchKernel")
+    assert exc.name == "cudaErrorLaunchFailure"
+    assert str(exc) == "cudaLaunchKernel failed: cudaErrorLaunchFailure: unknown error"
+
+
+# --------------------------------------------------------------------------- #
+# gpu_unavailable_reason / require_gpu                                       #
+# --------------------------------------------------------------------------- #
+@pytest.mark.skipif(not NO_DRIVER_HERE, reason="this machine has an NVIDIA driver")
+def test_gpu_unavailable_reason_on_this_machine_names_the_driver() -> None:
+    why = gpu_unavailable_reason()
+    assert isinstance(why, str)
+    assert "driver" in why and "cudaErrorInsufficientDriver" in why
+    assert "\n" not in why
+    assert gpu_unavailable_reason("cvcuda") == why  # the driver is reported before any module
+
+
+@pytest.mark.parametrize(
+    ("count", "modules", "expected"),
+    [
+        pytest.param((Err.cudaErrorInsufficientDriver, 0), (), "no NVIDIA driver found", id="no-driver"),
+        pytest.param((Err.cudaErrorNoDevice, 0), (), "no usable CUDA device", id="no-device-error"),
+        pytest.param((SUCCESS, 0), (), "no CUDA device visible (cudaGetDeviceCount returned 0)", id="zero-devices"),
+        pytest.param(
+            (SUCCESS, 1), ("no_such_module_for_tests",), "cannot import no_such_module_for_tests", id="module"
+        ),
+        pytest.param((SUCCESS, 2), ("math", "json"), None, id="usable"),
+    ],
+)
+def test_gpu_unavailable_reason_branches(cuda: FakeCuda, count: tuple, modules: tuple, expected: str | None) -> None:
+    cuda.allow("cudaGetDeviceCount", lambda: count)
+    cuda.allow_error_text()
+    why = gpu_unavailable_reason(*modules)
+    if expected is None:
+        assert why is None
+    else:
+        assert expected in why and "\n" not in why
+    if count[0] == Err.cudaErrorNoDevice:
+        assert "cudaErrorNoDevice" in why
+
+
+@pytest.mark.skipif(not NO_DRIVER_HERE, reason="this machine has an NVIDIA driver")
+def test_require_gpu_on_this_machine_exits_with_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["/somewhere/samples/cuda_python_interop_1.py", "--flag"])
+    with pytest.raises(SystemExit) as info:
+        require_gpu("cvcuda")
+    assert info.value.code == EXIT_GPU_UNAVAILABLE == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert err == f"cuda_python_interop_1.py: cannot run: {gpu_unavailable_reason()}\n"
+
+
+@pytest.mark.parametrize("argv0", ["", "/abs/path/sample.py", "sample.py"], ids=["empty-argv0", "path", "bare"])
+def test_require_gpu_exits_with_one_line_without_driver(cuda: FakeCuda, capsys, monkeypatch, argv0: str) -> None:
+    cuda.allow("cudaGetDeviceCount", lambda: (Err.cudaErrorInsufficientDriver, 0))
+    monkeypatch.setattr(sys, "argv", [argv0])
+    with pytest.raises(SystemExit) as info:
+        require_gpu()
+    assert info.value.code == EXIT_GPU_UNAVAILABLE
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n")
+    name = argv0.rsplit("/", 1)[-1] or "sample"
+    assert lines[0] == f"{name}: cannot run: no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+
+
+def test_require_gpu_passes_silently_when_usable(cuda: FakeCuda, capsys) -> None:
+    cuda.allow("cudaGetDeviceCount", lambda: (SUCCESS, 1))
+    assert require_gpu("math") is None
+    assert capsys.readouterr() == ("", "")
+
+
+def test_require_gpu_names_a_missing_module(cuda: FakeCuda, capsys) -> None:
+    cuda.allow("cudaGetDeviceCount", lambda: (SUCCESS, 1))
+    with pytest.raises(SystemExit) as info:
+        require_gpu("no_such_module_for_tests")
+    assert info.value.code == EXIT_GPU_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "cannot import no_such_module_for_tests" in err
+
+
+# --------------------------------------------------------------------------- #
+# from_cuda lifetimes                                                        #
+# --------------------------------------------------------------------------- #
+class Producer:
+    """A foreign owner of device memory, exposing ``__cuda_array_interface__``."""
+
+    def __init__(self, **changes: Any) -> None:
+        self.__cuda_array_interface__ = dev(**changes)
+
+
+class WeakrefableDict(dict):
+    """A dict that can be weak-referenced (plain dicts cannot)."""
+
+
+def test_from_cuda_keeps_its_source_alive_until_closed_and_deleted(cuda: FakeCuda) -> None:
+    src = Producer()
+    ref = weakref.ref(src)
+    wrapper = CudaBuffer.from_cuda(src)
+    del src
+    gc.collect()
+    assert ref() is not None, "the wrapper must keep its source (and so the memory) alive"
+    assert wrapper.ptr == PTR and not wrapper.owns_memory
+    wrapper.close()
+    del wrapper
+    gc.collect()
+    assert ref() is None
+    assert cuda.calls == []
+
+
+def test_from_cuda_releases_its_source_when_collected() -> None:
+    src = Producer()
+    ref = weakref.ref(src)
+    wrapper = CudaBuffer.from_cuda(src)
+    del src
+    gc.collect()
+    assert ref() is not None
+    del wrapper
+    gc.collect()
+    assert ref() is None
+
+
+def test_close_drops_the_source_at_once() -> None:
+    src = Producer()
+    ref = weakref.ref(src)
+    wrapper = CudaBuffer.from_cuda(src)
+    del src
+    wrapper.close()
+    gc.collect()
+    assert ref() is None and wrapper.closed
+
+
+def test_from_cuda_of_a_cudabuffer_keeps_it_alive() -> None:
+    inner = CudaBuffer.from_cuda(dev())
+    ref = weakref.ref(inner)
+    outer = CudaBuffer.from_cuda(inner)
+    del inner
+    gc.collect()
+    assert ref() is not None
+    assert outer.ptr == PTR
+    del outer
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_wrapper_of_a_dict_keeps_no_source(cuda: FakeCuda) -> None:
+    cai = WeakrefableDict(dev())
+    ref = weakref.ref(cai)
+    wrapper = CudaBuffer.from_cuda(cai)
+    del cai
+    gc.collect()
+    assert ref() is None, "a wrapper of a bare dict must not keep the dict"
+    assert wrapper.ptr == PTR and wrapper.__cuda_array_interface__["shape"] == (10, 10, 3)
+    assert cuda.calls == []
+
+
+# --------------------------------------------------------------------------- #
+# crop                                                                        #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    ("cai", "strides"),
+    [
+        pytest.param(dev(), (30, 3, 1), id="packed-hwc-u1"),
+        pytest.param(dev(strides=(64, 3, 1)), (64, 3, 1), id="pitched-hwc-u1"),
+        pytest.param(dev(typestr="<f4", strides=(160, 12, 4)), (160, 12, 4), id="pitched-hwc-f4"),
+        pytest.param(dev(shape=(10, 10), typestr="<i2"), (20, 2), id="packed-hw-i2"),
+        pytest.param(dev(shape=(10, 10, 2, 2), typestr="<u2"), (80, 8, 4, 2), id="packed-4d-u2"),
+    ],
+)
+def test_crop_offsets_pointer_and_keeps_strides(cai: dict[str, Any], strides: tuple[int, ...]) -> None:
+    parent = CudaBuffer.from_cuda(cai)
+    window = parent.crop(2, 3, 4, 5)
+    assert window.ptr == PTR + 2 * strides[0] + 3 * strides[1]
+    assert window.shape == (4, 5, *cai["shape"][2:])
+    assert window.dtype == np.dtype(cai["typestr"])
+    exported = window.__cuda_array_interface__
+    assert exported["strides"] == strides
+    assert exported["data"] == (window.ptr, False)
+    assert exported["typestr"] == np.dtype(cai["typestr"]).str
+    assert not window.owns_memory
+    # A crop of a crop offsets from the window, keeping the same strides.
+    inner = window.crop(1, 1, 2, 2)
+    assert inner.ptr == window.ptr + strides[0] + strides[1]
+    assert inner.__cuda_array_interface__["strides"] == strides
+
+
+def test_crop_keeps_readonly_and_stream() -> None:
+    window = CudaBuffer.from_cuda(dev(data=(PTR, True), stream=1)).crop(0, 0, 1, 1)
+    cai = window.__cuda_array_interface__
+    assert cai["data"] == (PTR, True) and cai["stream"] == 1
+
+
+@pytest.mark.parametrize("window", [(0, 0, 10, 10), (10, 10, 0, 0), (0, 0, 0, 10), (9, 9, 1, 1)])
+def test_crop_accepts_windows_on_the_edges(window: tuple[int, int, int, int]) -> None:
+    top, left, height, width = window
+    crop = CudaBuffer.from_cuda(dev()).crop(*window)
+    assert crop.shape == (height, width, 3)
+    assert crop.ptr == PTR + 30 * top + 3 * left
+
+
+def test_crop_keeps_its_parent_alive() -> None:
+    parent = CudaBuffer.from_cuda(Producer())
+    ref = weakref.ref(parent)
+    window = parent.crop(1, 1, 2, 2)
+    del parent
+    gc.collect()
+    assert ref() is not None
+    assert window.ptr == PTR + 33
+    window.close()
+    del window
+    gc.collect()
+    assert ref() is None
+
+
+def test_copy_into_a_crop_uses_the_parent_pitch(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    parent = CudaBuffer.from_cuda(dev(strides=(64, 3, 1)))
+    window = parent.crop(2, 3, 4, 5)
+    host = np.zeros((4, 5, 3), np.uint8)
+    cuda_memcpy_h2d(host, window)
+    start = PTR + 2 * 64 + 3 * 3
+    assert cuda.calls == [
+        ("cudaPointerGetAttributes", (start,)),
+        ("cudaMemcpy2D", (start, 64, host.ctypes.data, 15, 15, 4, H2D)),
+    ]
+    assert window.__cuda_array_interface__["stream"] == 1  # blocking copy: the legacy stream
+
+
+# --------------------------------------------------------------------------- #
+# close                                                                       #
+# --------------------------------------------------------------------------- #
+def test_close_is_idempotent_for_a_wrapper(cuda: FakeCuda) -> None:
+    buf = CudaBuffer.from_cuda(dev())
+    assert not buf.closed
+    buf.close()
+    buf.close()
+    assert buf.closed
+    with buf:  # leaving a with block closes again: still fine
+        pass
+    assert "closed" in repr(buf)
+    assert cuda.calls == []
+
+
+@pytest.fixture
+def fake_malloc(cuda: FakeCuda) -> FakeCuda:
+    pointers = iter(range(0x7E0000000000, 0x7E0000100000, 0x1000))
+    cuda.allow("cudaMalloc", lambda nbytes: (SUCCESS, next(pointers)))
+    cuda.allow("cudaFree")
+    return cuda
+
+
+def test_owned_buffer_is_freed_exactly_once_by_close(fake_malloc: FakeCuda) -> None:
+    buf = CudaBuffer((4, 5), np.float32)
+    assert fake_malloc.calls == [("cudaMalloc", (80,))]
+    ptr = buf.ptr
+    assert buf.owns_memory and buf.nbytes == 80
+    buf.close()
+    buf.close()
+    del buf
+    gc.collect()
+    assert fake_malloc.calls == [("cudaMalloc", (80,)), ("cudaFree", (ptr,))]
+
+
+def test_owned_buffer_is_freed_exactly_once_by_with_and_gc(fake_malloc: FakeCuda) -> None:
+    with CudaBuffer(16) as buf:
+        ptr = buf.ptr
+    assert buf.closed
+    del buf
+    other = CudaBuffer((2, 2), np.int16)
+    other_ptr = other.ptr
+    del other  # never closed: the collector frees it
+    gc.collect()
+    frees = [args for name, args in fake_malloc.calls if name == "cudaFree"]
+    assert frees == [(ptr,), (other_ptr,)]
+
+
+def test_close_reports_a_failed_free(fake_malloc: FakeCuda) -> None:
+    fake_malloc.allow("cudaFree", lambda ptr: (Err.cudaErrorInvalidValue,))
+    fake_malloc.allow_error_text()
+    buf = CudaBuffer(8)
+    with pytest.raises(CudaError, match="cudaFree failed: cudaErrorInvalidValue"):
+        buf.close()
+    buf.close()  # already closed: nothing more to free
+    assert fake_malloc.names.count("cudaFree") == 1
+
+
+# --------------------------------------------------------------------------- #
+# closed propagates to crops and wrappers                                    #
+# --------------------------------------------------------------------------- #
+USES: dict[str, Callable[[CudaBuffer], Any]] = {
+    "ptr": lambda b: b.ptr,
+    "view": lambda b: b.view,
+    "cai": lambda b: b.__cuda_array_interface__,
+    "crop": lambda b: b.crop(0, 0, 1, 1),
+    "from_cuda": CudaBuffer.from_cuda,
+    "set_stream": lambda b: b.set_stream(5),
+    "h2d": lambda b: cuda_memcpy_h2d(np.zeros(b.shape, b.dtype), b),
+    "d2h": lambda b: cuda_memcpy_d2h(b, np.zeros(b.shape, b.dtype)),
+}
+CHILDREN: dict[str, Callable[[CudaBuffer], CudaBuffer]] = {
+    "crop": lambda p: p.crop(1, 1, 3, 3),
+    "crop-of-crop": lambda p: p.crop(1, 1, 3, 3).crop(1, 1, 1, 1),
+    "from_cuda": CudaBuffer.from_cuda,
+    "from_cuda-of-crop": lambda p: CudaBuffer.from_cuda(p.crop(0, 0, 2, 2)),
+    "crop-of-from_cuda": lambda p: CudaBuffer.from_cuda(p).crop(0, 0, 2, 2),
+}
+
+
+@pytest.mark.parametrize("use", USES.values(), ids=USES.keys())
+@pytest.mark.parametrize("child_of", CHILDREN.values(), ids=CHILDREN.keys())
+def test_closed_parent_closes_its_views(cuda: FakeCuda, child_of: Callable, use: Callable) -> None:
+    parent = CudaBuffer.from_cuda(dev())
+    child = child_of(parent)
+    assert not child.closed
+    parent.close()
+    assert child.closed
+    with pytest.raises(ValueError, match="closed"):
+        use(child)
+    assert cuda.calls == []
+
+
+def test_closing_a_view_leaves_its_parent_open() -> None:
+    parent = CudaBuffer.from_cuda(dev())
+    window = parent.crop(0, 0, 2, 2)
+    wrapper = CudaBuffer.from_cuda(parent)
+    window.close()
+    wrapper.close()
+    assert not parent.closed and parent.ptr == PTR
+
+
+# --------------------------------------------------------------------------- #
+# stream_handle and exported streams                                          #
+# --------------------------------------------------------------------------- #
+class CoreStream:
+    def __init__(self, handle: int) -> None:
+        self.handle_value = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.handle_value)
+
+
+class CvcudaLikeStream:
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        pytest.param(None, None, id="None"),
+        pytest.param(0, 0, id="int-0"),
+        pytest.param(7, 7, id="int"),
+        pytest.param(2**63, 2**63, id="int-large"),
+        pytest.param(np.uint64(9), 9, id="numpy-uint64"),
+        pytest.param(CoreStream(0x1234), 0x1234, id="__cuda_stream__"),
+        pytest.param(CvcudaLikeStream(99), 99, id="handle-int"),
+        pytest.param(CvcudaLikeStream(np.int64(98)), 98, id="handle-numpy-int"),
+        pytest.param(cudart.cudaStream_t(0x5678), 0x5678, id="cudaStream_t"),
+    ],
+)
+def test_stream_handle(stream: Any, expected: int | None) -> None:
+    handle = stream_handle(stream)
+    assert handle == expected
+    assert handle is None or type(handle) is int
+
+
+@pytest.mark.parametrize("bad", ["1", 1.0, True, CvcudaLikeStream("7"), CvcudaLikeStream(None)])
+def test_stream_handle_refuses_non_streams(bad: Any) -> None:
+    with pytest.raises(TypeError, match="expected a CUDA stream or its int handle"):
+        stream_handle(bad)
+
+
+def test_producer_stream_0_is_not_allowed(cuda: FakeCuda) -> None:
+    with pytest.raises(ValueError, match=r"\['stream'\] is 0, which CAI v3 disallows"):
+        CudaBuffer.from_cuda(dev(stream=0))
+    with pytest.raises(ValueError, match=r"\['stream'\] is 0"):
+        CudaBuffer.from_cuda(Producer(stream=0))
+    assert cuda.calls == []
+
+
+@pytest.mark.parametrize(
+    ("producer", "exported"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param(-1, None, id="cvcuda-already-synchronised"),
+        pytest.param(1, 1, id="legacy-passed-on"),
+        pytest.param(2, 2, id="per-thread-passed-on"),
+    ],
+)
+def test_from_cuda_exports_without_a_cuda_call(cuda: FakeCuda, producer: int | None, exported: int | None) -> None:
+    wrapper = CudaBuffer.from_cuda(dev(stream=producer))
+    assert wrapper.__cuda_array_interface__["stream"] == exported
+    assert wrapper.view.stream == exported
+    assert cuda.calls == []
+
+
+@pytest.mark.parametrize(
+    ("stream", "exported"),
+    [(0, 1), (None, None), (5, 5), (1, 1), (2, 2), (CoreStream(0xABC), 0xABC), (CvcudaLikeStream(77), 77)],
+    ids=["0-as-legacy", "None", "int", "legacy", "per-thread", "__cuda_stream__", "handle"],
+)
+def test_set_stream_exports_a_cai_v3_stream(stream: Any, exported: int | None) -> None:
+    buf = CudaBuffer.from_cuda(dev(stream=9), stream=9)  # producer == consumer: no CUDA call
+    buf.set_stream(stream)
+    assert buf.__cuda_array_interface__["stream"] == exported
+    assert parse_cuda_array_interface(buf.__cuda_array_interface__).stream == exported
+
+
+def test_from_cuda_with_stream_0_exports_legacy_stream(cuda: FakeCuda) -> None:
+    assert CudaBuffer.from_cuda(dev(), stream=0).__cuda_array_interface__["stream"] == 1
+    assert cuda.calls == []
+
+
+def test_from_cuda_host_waits_for_an_ordinary_producer_stream(cuda: FakeCuda) -> None:
+    cuda.allow("cudaStreamSynchronize")
+    wrapper = CudaBuffer.from_cuda(dev(stream=0x5000))
+    assert cuda.calls == [("cudaStreamSynchronize", (0x5000,))]
+    assert wrapper.__cuda_array_interface__["stream"] is None
+
+
+def test_from_cuda_orders_a_consumer_stream_with_an_event(cuda: FakeCuda) -> None:
+    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
+    cuda.allow("cudaEventRecord")
+    cuda.allow("cudaStreamWaitEvent")
+    cuda.allow("cudaEventDestroy")
+    wrapper = CudaBuffer.from_cuda(dev(stream=0x5000), stream=CoreStream(0x6000))
+    assert cuda.calls == [
+        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
+        ("cudaEventRecord", ("ev", 0x5000)),
+        ("cudaStreamWaitEvent", (0x6000, "ev", 0)),
+        ("cudaEventDestroy", ("ev",)),
+    ]
+    assert wrapper.__cuda_array_interface__["stream"] == 0x6000
+
+
+def test_from_cuda_destroys_the_event_when_the_wait_fails(cuda: FakeCuda) -> None:
+    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
+    cuda.allow("cudaEventRecord")
+    cuda.allow("cudaStreamWaitEvent", lambda *args: (Err.cudaErrorInvalidResourceHandle,))
+    cuda.allow("cudaEventDestroy")
+    cuda.allow_error_text()
+    with pytest.raises(CudaError, match=r"cudaStreamWaitEvent.*cudaErrorInvalidResourceHandle"):
+        CudaBuffer.from_cuda(dev(stream=0x5000), stream=0x6000)
+    assert cuda.names[-1] == "cudaEventDestroy"
+
+
+def test_from_cuda_reports_a_failed_host_wait(cuda: FakeCuda) -> None:
+    cuda.allow("cudaStreamSynchronize", lambda stream: (Err.cudaErrorLaunchFailure,))
+    cuda.allow_error_text()
+    with pytest.raises(CudaError, match=r"cudaStreamSynchronize\(producer stream\) failed: cudaErrorLaunchFailure"):
+        CudaBuffer.from_cuda(dev(stream=0x5000))
+
+
+# --------------------------------------------------------------------------- #
+# What the copies call                                                        #
+# --------------------------------------------------------------------------- #
+def test_blocking_h2d_into_a_wrapper_records_the_legacy_stream(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    buf = CudaBuffer.from_cuda(dev())
+    host = np.arange(300, dtype=np.uint8).reshape(10, 10, 3)
+    cuda_memcpy_h2d(host, buf)
+    assert cuda.calls == [
+        ("cudaPointerGetAttributes", (PTR,)),
+        ("cudaMemcpy", (PTR, host.ctypes.data, 300, H2D)),
+    ]
+    assert buf.__cuda_array_interface__["stream"] == 1
+    # A stream-ordered copy follows the legacy stream the buffer now names (an event wait, no
+    # host block); the pointer was checked once already and is not queried again.
+    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
+    cuda.allow("cudaEventRecord")
+    cuda.allow("cudaStreamWaitEvent")
+    cuda.allow("cudaEventDestroy")
+    cuda_memcpy_h2d(host, buf, stream=CoreStream(0x7000))
+    assert cuda.calls[2:] == [
+        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
+        ("cudaEventRecord", ("ev", 1)),
+        ("cudaStreamWaitEvent", (0x7000, "ev", 0)),
+        ("cudaEventDestroy", ("ev",)),
+        ("cudaMemcpyAsync", (PTR, host.ctypes.data, 300, H2D, 0x7000)),
+    ]
+    assert buf.__cuda_array_interface__["stream"] == 0x7000
+    # The same stream again: nothing to wait for.
+    cuda_memcpy_h2d(host, buf, stream=0x7000)
+    assert cuda.calls[7:] == [("cudaMemcpyAsync", (PTR, host.ctypes.data, 300, H2D, 0x7000))]
+
+
+def test_blocking_h2d_into_foreign_memory_waits_for_the_dma(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    host = np.zeros((10, 10, 3), np.uint8)
+    cuda_memcpy_h2d(host, Producer())
+    assert cuda.calls == [
+        ("cudaPointerGetAttributes", (PTR,)),
+        ("cudaMemcpy", (PTR, host.ctypes.data, 300, H2D)),
+        ("cudaStreamSynchronize", (1,)),
+    ]
+
+
+def test_d2h_waits_for_the_producer_stream_first(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    host = np.empty((10, 10, 3), np.uint8)
+    cuda_memcpy_d2h(dev(stream=0x5000), host)
+    assert cuda.calls == [
+        ("cudaPointerGetAttributes", (PTR,)),
+        ("cudaStreamSynchronize", (0x5000,)),
+        ("cudaMemcpy", (host.ctypes.data, PTR, 300, D2H)),
+    ]
+
+
+@pytest.mark.parametrize("producer", [1, 2, -1, None])
+def test_blocking_d2h_needs_no_host_wait_for_default_streams(cuda: FakeCuda, producer: int | None) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    host = np.empty((10, 10, 3), np.uint8)
+    cuda_memcpy_d2h(dev(stream=producer), host)
+    assert cuda.names == ["cudaPointerGetAttributes", "cudaMemcpy"]
+
+
+def test_copy_refuses_pageable_host_memory_as_device(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers(cudart.cudaMemoryType.cudaMemoryTypeUnregistered)
+    with pytest.raises(ValueError, match=f"pointer {PTR:#x} is not CUDA-accessible memory"):
+        cuda_memcpy_h2d(np.zeros((10, 10, 3), np.uint8), dev())
+    assert cuda.names == ["cudaPointerGetAttributes"]
+
+
+def test_copy_reports_a_failed_memcpy(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow("cudaMemcpy", lambda *args: (Err.cudaErrorIllegalAddress,))
+    cuda.allow_error_text()
+    with pytest.raises(CudaError, match=r"cudaMemcpy.*failed: cudaErrorIllegalAddress") as info:
+        cuda_memcpy_d2h(dev(), np.empty((10, 10, 3), np.uint8))
+    assert info.value.name == "cudaErrorIllegalAddress"
+
+
+# --------------------------------------------------------------------------- #
+# Page-locked host memory                                                     #
+# --------------------------------------------------------------------------- #
+def test_pinned_empty_allocates_and_frees_once(cuda: FakeCuda) -> None:
+    backing: list[np.ndarray] = []
+
+    def malloc_host(nbytes: int) -> tuple[Any, int]:
+        backing.append(np.empty(nbytes, np.uint8))  # real memory stands in for cudaMallocHost
+        return SUCCESS, backing[-1].ctypes.data
+
+    cuda.allow("cudaMallocHost", malloc_host)
+    cuda.allow("cudaFreeHost")
+    arr = pinned_empty((4, 5), np.float32)
+    assert arr.shape == (4, 5) and arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable
+    assert arr.ctypes.data == backing[0].ctypes.data
+    arr[...] = 1.5
+    view = arr[1:]
+    del arr
+    gc.collect()
+    assert "cudaFreeHost" not in cuda.names, "a view keeps the pinned block alive"
+    del view
+    gc.collect()
+    assert cuda.calls == [("cudaMallocHost", (80,)), ("cudaFreeHost", (backing[0].ctypes.data,))]
+
+
+def test_registered_pins_and_unpins(cuda: FakeCuda) -> None:
+    cuda.allow("cudaHostRegister")
+    cuda.allow("cudaHostUnregister")
+    arr = np.zeros((8, 8), np.float64)
+    with registered(arr) as inside:
+        assert inside is arr
+        assert cuda.calls == [("cudaHostRegister", (arr.ctypes.data, 512, cudart.cudaHostRegisterDefault))]
+    assert cuda.calls[1:] == [("cudaHostUnregister", (arr.ctypes.data,))]
+
+
+def test_caiview_properties() -> None:
+    view = parse_cuda_array_interface(dev(typestr="<f4", shape=(2, 3)))
+    assert isinstance(view, CaiView)
+    assert (view.nbytes, view.typestr, view.strides, view.stream, view.version) == (24, "<f4", None, None, 3)
