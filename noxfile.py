@@ -158,6 +158,7 @@ def _run_samples(session: nox.Session, wrap: list[str] | None = None, tag: str =
         if out_dir and status == "passed" and not wrap:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             (Path(out_dir) / f"{path.stem}.txt").write_text(proc.stdout)
+            _write_recording_meta(Path(out_dir))
     passed = sum(s == "passed" for _, s in results)
     unavailable = sum(s == "could not run" for _, s in results)
     session.log(f"{tag}: {passed} passed, {len(failed)} failed, {unavailable} could not run, of {len(results)}")
@@ -178,30 +179,45 @@ def samples(session: nox.Session) -> None:
     _run_samples(session)
 
 
+def _sanitize_one(sanitizer: str, tool: str, path: Path, python: str, env: dict[str, str]) -> tuple[str, str, str]:
+    cmd = [sanitizer, "--tool", tool, "--error-exitcode", "97", python, str(path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    text = proc.stdout + proc.stderr
+    summary = re.findall(r"ERROR SUMMARY: \d+ errors?", text)
+    line = summary[-1] if summary else "no ERROR SUMMARY line"
+    if proc.returncode != 0:
+        line += f" (exit {proc.returncode})"
+    return line, text, f"{path.name}/{tool}"
+
+
 @nox.session
 def sanitize(session: nox.Session) -> None:
-    """Run every sample under compute-sanitizer with each tool; every run must report 0 errors."""
+    """Run every sample under compute-sanitizer with each tool; every run must report 0 errors.
+
+    Runs are independent processes, so they go in parallel (SANITIZE_JOBS, default 4).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     sanitizer = _which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
     if not Path(sanitizer).exists():
         message = "compute-sanitizer not found (install the CUDA toolkit or put it on PATH)"
         if _require_gpu():
             session.error(message + " and REQUIRE_GPU is set")
         session.skip(message)
-    _install(session, FLAVOR)
-    session.install("cuda-core")
-    env = _env(session)
-    bad: list[str] = []
-    for path in sample_paths():
-        for tool in SANITIZER_TOOLS:
-            cmd = [sanitizer, "--tool", tool, "--error-exitcode", "97", _python(session), str(path)]
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-            text = proc.stdout + proc.stderr
-            summary = re.findall(r"ERROR SUMMARY: \d+ errors?", text)
-            line = summary[-1] if summary else "no ERROR SUMMARY line"
-            session.log(f"sanitize: {path.name} {tool}: {line} (exit {proc.returncode})")
-            if proc.returncode != 0 or line != "ERROR SUMMARY: 0 errors":
-                bad.append(f"{path.name}/{tool}")
-                print(text[-4000:], flush=True)
+    if session.name == "sanitize":
+        _install(session, FLAVOR)
+        session.install("cuda-core")
+    env, python = _env(session), _python(session)
+    jobs = [(tool, path) for path in sample_paths() for tool in SANITIZER_TOOLS]
+    with ThreadPoolExecutor(max_workers=int(os.environ.get("SANITIZE_JOBS", "4"))) as pool:
+        results = list(pool.map(lambda job: _sanitize_one(sanitizer, job[0], job[1], python, env), jobs))
+    bad = []
+    for line, text, name in results:
+        session.log(f"sanitize: {name}: {line}")
+        if line != "ERROR SUMMARY: 0 errors":
+            bad.append(name)
+            print(text[-4000:], flush=True)
+    session.log(f"sanitize: {len(results) - len(bad)} of {len(results)} runs report 0 errors")
     if bad:
         session.error(f"sanitize: errors in {', '.join(bad)}")
 
@@ -215,14 +231,17 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """The GPU runner: samples, then the tests with GPU skips as failures, sanitize, then the docs executed."""
+    """The GPU runner: samples (their output re-recorded for GPU-less builds), then the tests with
+    GPU skips as failures, compute-sanitizer, the benchmark, and the docs with the gallery executed."""
     _install(session, "test", "docs", "bench", FLAVOR)
     session.install("cuda-core")
     session.env["REQUIRE_GPU"] = "1"
     os.environ["REQUIRE_GPU"] = "1"
+    os.environ.setdefault("SAMPLE_OUTPUT_DIR", str(DOCS_DIR / "recorded_outputs"))
     _run_samples(session)
     session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q"]))
     sanitize(session)
+    session.run(_python(session), str(ROOT / "tests" / "benchmarks" / "bench_transfers.py"))
     session.run(
         _python(session),
         "-m",
@@ -234,6 +253,22 @@ def gpu(session: nox.Session) -> None:
         str(BUILD_DIR / "html"),
         env={"GALLERY_EXECUTE": "1"},
     )
+
+
+def _write_recording_meta(out_dir: Path) -> None:
+    """meta.json beside recorded outputs: which GPU and driver produced them, and when."""
+    import datetime
+    import json
+
+    try:
+        query = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
+        name, driver = (
+            subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.splitlines()[0].split(", ")
+        )
+    except (OSError, IndexError, ValueError, subprocess.SubprocessError):
+        name, driver = "unknown GPU", "unknown"
+    meta = {"device": name.strip(), "driver": driver.strip(), "date": datetime.date.today().isoformat()}
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _which(name: str) -> str | None:

@@ -74,7 +74,7 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 add_module_names = False
 
 templates_path = []
-exclude_patterns = ["_build", "**/GALLERY_HEADER.rst", "performance/*.json", "recorded_outputs/*.txt"]
+exclude_patterns = ["_build", "_generated", "**/GALLERY_HEADER.rst", "performance", "recorded_outputs", "snippets"]
 html_theme = "pydata_sphinx_theme"
 html_title = "GPU Memory Interop Gallery"
 html_static_path = ["_static"]
@@ -85,6 +85,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
 }
 html_show_sourcelink = True
+# An explicit default theme mode: left empty, the theme logs "Got invalid theme mode" on a first visit.
+html_context = {"default_mode": "auto"}
 html_last_updated_fmt = None
 
 # Copy exactly the code: no prompts (none are used) and never the line numbers.

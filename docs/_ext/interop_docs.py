@@ -94,18 +94,14 @@ def _polish_sample_page(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 def _performance_artifacts(app: Sphinx) -> None:
-    """Write _generated/performance.png and performance_table.rst from the results JSON."""
+    """Write _generated/performance.png and performance_table.rst from the results JSON,
+    and the comparison table's GB/s substitutions."""
     import sys
 
     sys.path.insert(0, str(DOCS / "performance"))
-    from plot_results import render, table_rst
+    from plot_results import write_docs_assets
 
-    results = DOCS / "performance" / "results.json"
-    if not results.exists():
-        results = DOCS / "performance" / "results.example.json"
-    GENERATED.mkdir(exist_ok=True)
-    data = render(results, GENERATED / "performance.png")
-    (GENERATED / "performance_table.rst").write_text(table_rst(data))
+    data = write_docs_assets(GENERATED)
     app.config.rst_epilog = (app.config.rst_epilog or "") + comparison_substitutions(data)
 
 

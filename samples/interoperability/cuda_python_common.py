@@ -28,7 +28,8 @@ import sys
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 from cuda.bindings import runtime as cudart
@@ -142,9 +143,9 @@ def require_gpu(*modules: str) -> None:
 # --------------------------------------------------------------------------- #
 # Parsing __cuda_array_interface__                                            #
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass
 class CaiView:
-    """Validated metadata of a CUDA Array Interface.
+    """Validated metadata of a CUDA Array Interface (treat it as read-only).
 
     ``strides`` is ``None`` for C-contiguous data (as CAI allows), otherwise the
     byte strides. ``stream`` is the producer's stream (``None``: nothing pending).
@@ -158,7 +159,7 @@ class CaiView:
     stream: int | None
     version: int
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
 
@@ -463,7 +464,7 @@ class CudaBuffer:
 
     def set_stream(self, stream: StreamLike | None) -> None:
         """Record that work on ``stream`` may still be writing this buffer (exported as CAI ``stream``)."""
-        self._view = replace(self.view, stream=_export_stream(stream_handle(stream)))
+        self.view.stream = _export_stream(stream_handle(stream))  # the view is this buffer's own
 
     def crop(self, top: int, left: int, height: int, width: int) -> CudaBuffer:
         """A zero-copy window of rows ``top:top+height`` and columns ``left:left+width``.
@@ -530,8 +531,7 @@ class CudaBuffer:
 DeviceLike = Any
 
 
-@dataclass(frozen=True)
-class _Rows:
+class _Rows(NamedTuple):
     """A device region as ``height`` rows of ``width`` bytes, ``pitch`` bytes apart."""
 
     ptr: int
@@ -615,24 +615,24 @@ def _describe(shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> str:
 def _check_pair(host: Any, device: DeviceLike, *, writing_host: bool, fn: str) -> tuple[np.ndarray, CaiView]:
     if not isinstance(host, np.ndarray):
         raise TypeError(f"{fn}: host array must be a numpy.ndarray, got {type(host).__name__}")
-    if not host.flags.c_contiguous:
+    flags = host.flags
+    if not flags.c_contiguous:
         raise ValueError(
             f"{fn}: host array must be C-contiguous, got shape {host.shape} with strides {host.strides} "
             "(use numpy.ascontiguousarray)"
         )
-    if writing_host and not host.flags.writeable:
+    if writing_host and not flags.writeable:
         raise ValueError(f"{fn}: host array is read-only; pass a writeable destination")
     if host.dtype.hasobject:
         raise TypeError(f"{fn}: host array has dtype {host.dtype}, which holds Python objects")
     side = "destination device buffer" if not writing_host else "source device buffer"
     view = _device_view(device, side, host.nbytes)
-    host_text = _describe(host.shape, host.dtype, host.nbytes)
     if view.nbytes != host.nbytes:
         raise ValueError(
-            f"{fn}: size mismatch: host array has {host_text} but {side} has "
+            f"{fn}: size mismatch: host array has {_describe(host.shape, host.dtype, host.nbytes)} but {side} has "
             f"{_describe(view.shape, view.dtype, view.nbytes)}"
         )
-    if not _is_int(device) and view.dtype != host.dtype:
+    if view.dtype != host.dtype and not _is_int(device):
         raise TypeError(
             f"{fn}: dtype mismatch: host array is {host.dtype} but {side} is {view.dtype} "
             f"(typestr {view.typestr!r}); convert with host.astype(...) first"
@@ -684,7 +684,7 @@ def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: Strea
     _wait_for_producer(view.stream, consumer)  # earlier work may still read or write the buffer
     _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, consumer)
     if isinstance(device, CudaBuffer):
-        device.set_stream(_LEGACY_STREAM if consumer is None else consumer)
+        view.stream = _LEGACY_STREAM if consumer is None else _export_stream(consumer)  # view is device's own
     elif consumer is None:  # foreign memory cannot export a stream: let the DMA land first
         check_cuda(cudart.cudaStreamSynchronize(_LEGACY_STREAM), f"{fn}: cudaStreamSynchronize")
 
@@ -720,7 +720,7 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
         src_pitch=rows.pitch,
     )
     if isinstance(device, CudaBuffer) and consumer is not None:
-        device.set_stream(consumer)  # the pending read: a later writer must order after it
+        view.stream = _export_stream(consumer)  # the pending read: a later writer must order after it
 
 
 # docs_tag: end_cuda_memcpy_d2h
