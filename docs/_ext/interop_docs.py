@@ -26,6 +26,7 @@ GENERATED = DOCS / "_generated"
 #: External API pages by name prefix; ``{name}`` is the full dotted name.
 EXTERNAL_APIS: list[tuple[str, str, str]] = [
     ("collections.abc.", "https://docs.python.org/3/library/collections.abc.html#{name}", "Python"),
+    ("numpy.random.", "https://numpy.org/doc/stable/reference/random/generated/{name}.html", "NumPy"),
     ("numpy.", "https://numpy.org/doc/stable/reference/generated/{name}.html", "NumPy"),
     (
         "cuda.bindings.runtime.",
@@ -34,7 +35,7 @@ EXTERNAL_APIS: list[tuple[str, str, str]] = [
     ),
     ("cuda.core.utils.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
     ("cuda.core.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
-    ("cvcuda.", "https://cvcuda.github.io/CV-CUDA/_python_api/index.html#{name}", "CV-CUDA"),
+    ("cvcuda.", "https://cvcuda.github.io/CV-CUDA/modules/python/data_types.html#{name}", "CV-CUDA"),
 ]
 
 

@@ -341,15 +341,29 @@ def _wait_for_producer(producer: int | None, consumer: int | None) -> int | None
     if consumer is None:
         if producer in (_LEGACY_STREAM, _PER_THREAD_STREAM):
             return producer  # a legacy-stream copy already follows these; later consumers must too
-        check_cuda(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
+        _unless_stream_gone(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
         return None
     event = check_cuda(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags")
     try:
-        check_cuda(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)")
-        check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
+        if _unless_stream_gone(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)"):
+            check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
     finally:
         check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
     return consumer
+
+
+#: What CUDA returns for a stream handle that was destroyed. CV-CUDA tensors can
+#: name the last stream that wrote them after its owner destroyed it;
+#: cudaStreamDestroy lets pending work finish first, so nothing is left to wait for.
+_STREAM_GONE = (cudart.cudaError_t.cudaErrorContextIsDestroyed, cudart.cudaError_t.cudaErrorInvalidResourceHandle)
+
+
+def _unless_stream_gone(result: tuple, call: str) -> bool:
+    """``check_cuda`` for a call on a producer stream; False when the stream no longer exists."""
+    if result[0] in _STREAM_GONE:
+        return False
+    check_cuda(result, call)
+    return True
 
 
 # --------------------------------------------------------------------------- #

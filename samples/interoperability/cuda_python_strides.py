@@ -52,6 +52,8 @@ host_image = rng.integers(0, 256, size=(100, 75, 3), dtype=np.uint8)
 tensor = cvcuda.Tensor(host_image.shape, cvcuda.Type.U8, "HWC", rowalign=256)
 cai = tensor.cuda().__cuda_array_interface__
 row_pitch = cai["strides"][0]  # bytes from one row to the next
+# CV-CUDA's vectorised kernels may read the padding too: give it defined contents.
+check_cuda(cudart.cudaMemset2D(cai["data"][0], row_pitch, 0, row_pitch, host_image.shape[0]))
 print(
     f"shape {cai['shape']}, strides {cai['strides']}: {host_image.shape[1] * 3} bytes of pixels per "
     f"{row_pitch}-byte row"
