@@ -741,3 +741,9 @@ def test_caiview_properties() -> None:
     view = parse_cuda_array_interface(dev(typestr="<f4", shape=(2, 3)))
     assert isinstance(view, CaiView)
     assert (view.nbytes, view.typestr, view.strides, view.stream, view.version) == (24, "<f4", None, None, 3)
+
+
+@pytest.mark.parametrize("handle", [None, 0, 1, 2], ids=["none", "zero", "legacy", "per-thread"])
+def test_destroy_stream_refuses_the_default_streams(handle) -> None:
+    with pytest.raises(ValueError, match="default stream"):
+        common.destroy_stream(handle)

@@ -107,7 +107,7 @@ def test_operator_output_on_a_nonblocking_stream_is_waited_for(cvcuda) -> None:
     from cuda.bindings import runtime as cudart
     from cuda.bindings.utils import get_cuda_native_handle
 
-    from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d
+    from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, destroy_stream
 
     stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
     try:
@@ -122,8 +122,9 @@ def test_operator_output_on_a_nonblocking_stream_is_waited_for(cvcuda) -> None:
         cuda_memcpy_d2h(tensor.cuda(), back)  # no explicit sync: the helper must wait
         np.testing.assert_array_equal(back, host[:, ::-1])
     finally:
-        check_cuda(cudart.cudaStreamSynchronize(stream))
-        check_cuda(cudart.cudaStreamDestroy(stream))
+        tensor = None
+        gc.collect()
+        destroy_stream(stream)
 
 
 def test_a_pageable_host_pointer_is_refused_as_device_memory() -> None:

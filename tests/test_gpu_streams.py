@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -13,12 +15,12 @@ pytestmark = pytest.mark.gpu
 def stream():
     from cuda.bindings import runtime as cudart
 
-    from cuda_python_common import check_cuda
+    from cuda_python_common import check_cuda, destroy_stream
 
     handle = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
     yield handle
-    check_cuda(cudart.cudaStreamSynchronize(handle))
-    check_cuda(cudart.cudaStreamDestroy(handle))
+    gc.collect()  # tensors that used the stream go before it does
+    destroy_stream(handle)
 
 
 def test_async_copy_exports_its_stream_and_cvcuda_orders_after_it(stream) -> None:
@@ -56,7 +58,14 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
     from cuda.bindings import runtime as cudart
     from cuda.bindings.utils import get_cuda_native_handle
 
-    from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+    from cuda_python_common import (
+        CudaBuffer,
+        check_cuda,
+        cuda_memcpy_d2h,
+        cuda_memcpy_h2d,
+        destroy_stream,
+        pinned_empty,
+    )
 
     producer = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
     try:
@@ -74,8 +83,9 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
         check_cuda(cudart.cudaStreamSynchronize(stream))
         np.testing.assert_array_equal(out, host)  # four flips: back to the original
     finally:
-        check_cuda(cudart.cudaStreamSynchronize(producer))
-        check_cuda(cudart.cudaStreamDestroy(producer))
+        del tensor
+        gc.collect()
+        destroy_stream(producer)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32], ids=lambda d: np.dtype(d).name)

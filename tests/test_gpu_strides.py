@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_operator_on_padded_tensor_matches_numpy(cvcuda, shape, dtype, rowalign)
 def test_pitched_copies_on_a_stream(cvcuda, use_stream: bool) -> None:
     from cuda.bindings import runtime as cudart
 
-    from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+    from cuda_python_common import check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, destroy_stream, pinned_empty
 
     stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking)) if use_stream else None
     try:
@@ -81,7 +83,9 @@ def test_pitched_copies_on_a_stream(cvcuda, use_stream: bool) -> None:
         np.testing.assert_array_equal(back, host)
     finally:
         if stream is not None:
-            check_cuda(cudart.cudaStreamDestroy(stream))
+            tensor = None
+            gc.collect()
+            destroy_stream(stream)
 
 
 @pytest.mark.parametrize("top,left,height,width", [(0, 0, 100, 75), (10, 20, 50, 40), (99, 74, 1, 1), (3, 0, 7, 75)])

@@ -100,8 +100,10 @@ print(f"result {result.shape} {result.dtype} copied home on the same stream: equ
 # %%
 # Clean up
 # --------
-# The pool memory goes back on the stream; the stream is closed by its owner.
-del tensor, view, result
+# The pool memory goes back on the stream; the stream is closed by its owner,
+# after CV-CUDA's cache has forgotten it (the cache remembers each tensor's last stream).
+del tensor, view, result, flipped
 frame.close(stream)
 stream.sync()
+cvcuda.clear_cache()
 stream.close()

@@ -43,6 +43,7 @@ __all__ = [
     "check_cuda",
     "cuda_memcpy_d2h",
     "cuda_memcpy_h2d",
+    "destroy_stream",
     "gpu_unavailable_reason",
     "parse_cuda_array_interface",
     "pinned_empty",
@@ -364,6 +365,24 @@ def _unless_stream_gone(result: tuple, call: str) -> bool:
         return False
     check_cuda(result, call)
     return True
+
+
+def destroy_stream(stream: StreamLike) -> None:
+    """Destroy a stream created with ``cudaStreamCreate*`` once nobody needs it.
+
+    Waits for the stream, then, if CV-CUDA is loaded, clears CV-CUDA's cache:
+    the cache remembers the stream each tensor was last used on, and a later
+    tensor from it would otherwise name (and CV-CUDA wait on) a destroyed
+    stream. Drop your CV-CUDA tensors that used the stream before calling this.
+    """
+    handle = stream_handle(stream)
+    if handle in (None, 0, _LEGACY_STREAM, _PER_THREAD_STREAM):
+        raise ValueError(f"destroy_stream needs a created stream, not the default stream handle {handle}")
+    check_cuda(cudart.cudaStreamSynchronize(handle), "cudaStreamSynchronize")
+    cvcuda = sys.modules.get("cvcuda")
+    if cvcuda is not None:
+        cvcuda.clear_cache()
+    check_cuda(cudart.cudaStreamDestroy(handle), "cudaStreamDestroy")
 
 
 # --------------------------------------------------------------------------- #

@@ -42,7 +42,14 @@ import cvcuda
 import numpy as np
 from cuda.bindings import runtime as cudart
 from cuda.bindings.utils import get_cuda_native_handle
-from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty
+from cuda_python_common import (
+    CudaBuffer,
+    check_cuda,
+    cuda_memcpy_d2h,
+    cuda_memcpy_h2d,
+    destroy_stream,
+    pinned_empty,
+)
 
 # docs_tag: end_imports
 
@@ -139,7 +146,11 @@ print(f"  speed-up        {serial / overlapped:.2f}x")
 # %%
 # Clean up
 # --------
-# Streams we created are ours to destroy, after all work on them is done;
-# CV-CUDA only borrowed them.
+# Streams we created are ours to destroy; CV-CUDA only borrowed them. Drop the
+# tensors that used them first: ``destroy_stream`` then waits for the stream and
+# clears CV-CUDA's cache, which remembers the last stream of every tensor.
+tensor = flipped = None
+in_tensors.clear()
+out_tensors.clear()
 for s in [stream, *streams]:
-    check_cuda(cudart.cudaStreamDestroy(s))
+    destroy_stream(s)
