@@ -86,9 +86,7 @@ html_theme_options = {
 }
 html_show_sourcelink = True
 # Pages without sub-pages get no (empty) left sidebar; the gallery keeps its list of samples.
-html_sidebars = {
-    page: [] for page in ("index", "installation", "performance", "troubleshooting", "api", "samples/**")
-}
+html_sidebars = {page: [] for page in ("index", "installation", "performance", "troubleshooting", "api", "samples/**")}
 # An explicit default theme mode: left empty, the theme logs "Got invalid theme mode" on a first visit.
 html_context = {"default_mode": "auto"}
 html_last_updated_fmt = None

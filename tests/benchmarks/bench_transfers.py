@@ -51,6 +51,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "docs" / "performance"))
+from plot_results import format_bytes, format_cuda_version  # noqa: E402  (one formatter for table and plot)
+
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 DEFAULT_OUT = ROOT / "docs" / "performance" / "results.json"
 PROG = "bench_transfers.py"
@@ -101,20 +104,6 @@ TIMERS = {
 # --------------------------------------------------------------------------- #
 # Pure helpers (no CUDA): importable on any machine, used by the tests too     #
 # --------------------------------------------------------------------------- #
-def format_bytes(n: int) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} B"
-
-
-def format_cuda_version(v: int | None) -> str:
-    """13000 -> '13.0', 12080 -> '12.8'."""
-    if not v:
-        return "unknown"
-    return f"{v // 1000}.{(v % 1000) // 10}"
-
-
 def summarize(
     method: str, direction: str, nbytes: int, seconds: list[float], timer: str, verified: bool | None = None
 ) -> dict[str, Any]:
