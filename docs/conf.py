@@ -59,7 +59,7 @@ sphinx_gallery_conf = {
     "capture_repr": (),
     "remove_config_comments": True,
     "download_all_examples": False,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "interop_docs.SampleOrder",
     "first_notebook_cell": (
         "# Needs an NVIDIA GPU. Install: pip install 'cuda-python>=13,<14' cvcuda-cu13 numpy\n"
         "# and put cuda_python_common.py (from the same folder) next to this notebook."

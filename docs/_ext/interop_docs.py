@@ -39,6 +39,30 @@ EXTERNAL_APIS: list[tuple[str, str, str]] = [
 ]
 
 
+#: The gallery's reading order: the three approaches first, then the special cases.
+SAMPLE_ORDER = [
+    "cuda_python_interop_1.py",
+    "cuda_python_interop_2.py",
+    "cuda_python_interop_3.py",
+    "cuda_python_strides.py",
+    "cuda_core_interop.py",
+]
+
+
+class SampleOrder:
+    """sphinx-gallery ``within_subsection_order``: samples in SAMPLE_ORDER, others after them by name."""
+
+    def __init__(self, src_dir: str) -> None:
+        self.src_dir = src_dir
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        rank = SAMPLE_ORDER.index(filename) if filename in SAMPLE_ORDER else len(SAMPLE_ORDER)
+        return rank, filename
+
+    def __repr__(self) -> str:  # sphinx-gallery compares configs by repr to decide on rebuilds
+        return f"<{type(self).__name__}>"
+
+
 def external_url(name: str) -> str | None:
     """The API page of an external dotted name, or None when it is not ours to resolve."""
     if name.startswith("np."):
