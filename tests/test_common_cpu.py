@@ -194,6 +194,7 @@ def test_gpu_unavailable_reason_on_this_machine_names_the_driver() -> None:
 )
 def test_gpu_unavailable_reason_branches(cuda: FakeCuda, count: tuple, modules: tuple, expected: str | None) -> None:
     cuda.allow("cudaGetDeviceCount", lambda: count)
+    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 0))  # no driver at all
     cuda.allow_error_text()
     why = gpu_unavailable_reason(*modules)
     if expected is None:
@@ -219,6 +220,7 @@ def test_require_gpu_on_this_machine_exits_with_one_line(capsys, monkeypatch) ->
 @pytest.mark.parametrize("argv0", ["", "/abs/path/sample.py", "sample.py"], ids=["empty-argv0", "path", "bare"])
 def test_require_gpu_exits_with_one_line_without_driver(cuda: FakeCuda, capsys, monkeypatch, argv0: str) -> None:
     cuda.allow("cudaGetDeviceCount", lambda: (Err.cudaErrorInsufficientDriver, 0))
+    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 0))
     monkeypatch.setattr(sys, "argv", [argv0])
     with pytest.raises(SystemExit) as info:
         require_gpu()
@@ -229,6 +231,16 @@ def test_require_gpu_exits_with_one_line_without_driver(cuda: FakeCuda, capsys, 
     assert len(lines) == 1 and err.endswith("\n")
     name = argv0.rsplit("/", 1)[-1] or "sample"
     assert lines[0] == f"{name}: cannot run: no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+
+
+def test_an_old_driver_is_told_apart_from_a_missing_one(cuda: FakeCuda) -> None:
+    """cu13 wheels on a CUDA 12 driver: the same error code, but the message says what to install."""
+    cuda.allow("cudaGetDeviceCount", lambda: (Err.cudaErrorInsufficientDriver, 0))
+    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 12080))
+    cuda.allow("cudaRuntimeGetVersion", lambda: (SUCCESS, 13000))
+    why = gpu_unavailable_reason("cvcuda")
+    assert why.startswith("the NVIDIA driver supports CUDA 12.8 but cuda-python here is built for CUDA 13.0")
+    assert "install the cu12 wheels" in why
 
 
 def test_require_gpu_passes_silently_when_usable(cuda: FakeCuda, capsys) -> None:

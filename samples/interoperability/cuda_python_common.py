@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import weakref
 from collections.abc import Mapping
@@ -39,7 +40,6 @@ __all__ = [
     "CaiView",
     "CudaBuffer",
     "CudaError",
-    "GpuUnavailableError",
     "check_cuda",
     "cuda_memcpy_d2h",
     "cuda_memcpy_h2d",
@@ -81,10 +81,6 @@ class CudaError(RuntimeError):
         super().__init__(f"{call} failed: {self.name}: {message}")
 
 
-class GpuUnavailableError(RuntimeError):
-    """No usable GPU, NVIDIA driver or CV-CUDA; the message says which."""
-
-
 def _error_text(fn: Any, err: Any, fallback: str) -> str:
     try:
         status, text = fn(err)
@@ -115,7 +111,15 @@ def gpu_unavailable_reason(*modules: str) -> str | None:
     else one line saying what is missing (driver, device or module)."""
     err, count = cudart.cudaGetDeviceCount()
     if err == cudart.cudaError_t.cudaErrorInsufficientDriver:
-        return "no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+        _, driver = cudart.cudaDriverGetVersion()  # 0 when no driver is installed
+        if not driver:
+            return "no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+        _, runtime = cudart.cudaRuntimeGetVersion()
+        return (
+            f"the NVIDIA driver supports CUDA {_cuda_version(driver)} but cuda-python here is built for CUDA "
+            f"{_cuda_version(runtime)}: install the cu{driver // 1000} wheels or a newer driver "
+            "(cudaErrorInsufficientDriver)"
+        )
     if err != _SUCCESS:
         return f"no usable CUDA device ({CudaError(err, 'cudaGetDeviceCount')})"
     if not count:
@@ -128,6 +132,10 @@ def gpu_unavailable_reason(*modules: str) -> str | None:
     return None
 
 
+def _cuda_version(version: int) -> str:
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
 def require_gpu(*modules: str) -> None:
     """Preflight for a sample: exit with one line when it cannot run here.
 
@@ -136,7 +144,7 @@ def require_gpu(*modules: str) -> None:
     """
     why = gpu_unavailable_reason(*modules)
     if why is not None:
-        sample = sys.argv[0].rsplit("/", 1)[-1] or "sample"
+        sample = os.path.basename(sys.argv[0]) or "sample"
         print(f"{sample}: cannot run: {why}", file=sys.stderr)
         raise SystemExit(EXIT_GPU_UNAVAILABLE)
 
