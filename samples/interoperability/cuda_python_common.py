@@ -154,7 +154,8 @@ def require_gpu(*modules: str) -> None:
 # --------------------------------------------------------------------------- #
 @dataclass
 class CaiView:
-    """Validated metadata of a CUDA Array Interface (treat it as read-only).
+    """Validated metadata of a CUDA Array Interface: treat it as read-only (the copy
+    helpers update the ``stream`` of a CudaBuffer's own view).
 
     ``strides`` is ``None`` for C-contiguous data (as CAI allows), otherwise the
     byte strides. ``stream`` is the producer's stream (``None``: nothing pending).
@@ -575,7 +576,6 @@ DeviceLike = Any
 class _Rows(NamedTuple):
     """A device region as ``height`` rows of ``width`` bytes, ``pitch`` bytes apart."""
 
-    ptr: int
     height: int
     width: int
     pitch: int
@@ -590,7 +590,7 @@ def _as_rows(view: CaiView, side: str) -> _Rows:
     isz = view.dtype.itemsize
     nbytes = view.nbytes
     if view.strides is None or nbytes == 0:
-        return _Rows(view.ptr, 1, nbytes, nbytes)
+        return _Rows(1, nbytes, nbytes)
     dims = [(e, s) for e, s in zip(view.shape, view.strides, strict=True) if e != 1]  # size-1 dims have no stride
     # The packed suffix: innermost dimensions laid out without gaps.
     width, k = isz, len(dims)
@@ -598,7 +598,7 @@ def _as_rows(view: CaiView, side: str) -> _Rows:
         width *= dims[k - 1][0]
         k -= 1
     if k == 0:
-        return _Rows(view.ptr, 1, nbytes, nbytes)
+        return _Rows(1, nbytes, nbytes)
     pitch = dims[k - 1][1]
     height, step = 1, pitch
     for extent, stride in reversed(dims[:k]):
@@ -608,7 +608,7 @@ def _as_rows(view: CaiView, side: str) -> _Rows:
         step *= extent
     else:
         if pitch >= width:
-            return _Rows(view.ptr, height, width, pitch)
+            return _Rows(height, width, pitch)
     raise ValueError(
         f"{side} has strides {view.strides} for shape {view.shape} ({view.dtype}): only C-contiguous "
         "data or rows padded to a pitch (the innermost dimensions packed) can be copied"
