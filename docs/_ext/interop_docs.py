@@ -131,11 +131,15 @@ def _performance_artifacts(app: Sphinx) -> None:
 
 
 #: Benchmark methods behind the comparison table's GB/s column.
-APPROACH_METHODS = {"a12_gbps": "helpers (pageable)", "a3_gbps": "helpers pinned async"}
+APPROACH_METHODS = {
+    "a12_gbps": "helpers (pageable)",
+    "a3_gbps": "helpers pinned async",
+    "core_gbps": "cuda.core Buffer.copy_from (pinned)",
+}
 
 
 def comparison_substitutions(data: dict[str, Any]) -> str:
-    """``|a12_gbps|``, ``|a3_gbps|`` and ``|bench_where|`` from the benchmark results."""
+    """``|a12_gbps|``, ``|a3_gbps|``, ``|core_gbps|`` and ``|bench_where|`` from the benchmark results."""
     lines = []
     for name, method in APPROACH_METHODS.items():
         figures = []

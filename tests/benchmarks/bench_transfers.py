@@ -81,6 +81,7 @@ CUPY_PAGEABLE = "CuPy asarray/asnumpy"
 CUPY_PINNED = "CuPy pinned"
 TORCH_PAGEABLE = "PyTorch pageable"
 TORCH_PINNED = "PyTorch pinned non_blocking"
+CORE_PINNED = "cuda.core Buffer.copy_from (pinned)"
 
 # Targets (see compute_targets).
 PINNED_TARGET_METHOD = HELPERS_PINNED
@@ -396,7 +397,7 @@ class MethodSpec:
     timer: str
     description: str
     build: str  # name of the Bench method that makes the Plan
-    requires: str | None = None  # "cupy" / "torch"
+    requires: str | None = None  # "cupy" / "torch" / "core"
 
 
 METHODS = (
@@ -459,6 +460,14 @@ METHODS = (
         "pinned_out.copy_(d, non_blocking=True), each followed by torch.cuda.synchronize()",
         "_torch_pinned",
         "torch",
+    ),
+    MethodSpec(
+        CORE_PINNED,
+        "events",
+        "cuda.core Buffer.from_handle views of the pinned host arrays and the device buffer, "
+        "Buffer.copy_from(..., stream=) on the same stream (the cuda.core sample's path)",
+        "_core_pinned",
+        "core",
     ),
 )
 
@@ -545,6 +554,8 @@ class Bench:
         self.events: tuple[Any, Any] | None = None
         self.cupy: Any = None
         self.torch: Any = None
+        self.core: Any = None
+        self.core_stream: Any = None
         self.notes: dict[str, str] = {}
         self.results: list[dict[str, Any]] = []
         self.overhead: dict[str, Any] = {}
@@ -581,6 +592,16 @@ class Bench:
             self.torch = torch
         except Exception as exc:
             self.notes["torch"] = f"torch not usable: {_why(exc)}"
+        try:
+            import cuda.core as core
+
+            core.Device(0).set_current()
+            handle = self.cu.stream_handle(self.stream)
+            from_handle = getattr(core.Stream, "from_handle", None)  # newer cuda.core
+            self.core_stream = from_handle(handle) if from_handle else core.Device(0).create_stream(self.stream)
+            self.core = core
+        except Exception as exc:
+            self.notes["core"] = f"cuda.core not usable: {_why(exc)}"
 
     def close(self) -> None:
         cudart = self.cudart
@@ -845,6 +866,20 @@ class Bench:
             reset_output=lambda: held["dst"].zero_(),
             sync=torch.cuda.synchronize,
             cleanup=cleanup,
+        )
+
+    def _core_pinned(self, res: SizeResources) -> Plan:
+        core, n, stream = self.core, res.nbytes, self.core_stream
+        src, dst = res.pinned_src, res.pinned_dst
+        device = core.Buffer.from_handle(res.raw_dev, n)  # non-owning views: the arrays own the memory
+        host_src = core.Buffer.from_handle(src.ctypes.data, n)
+        host_dst = core.Buffer.from_handle(dst.ctypes.data, n)
+        return Plan(
+            lambda: device.copy_from(host_src, stream=stream),
+            lambda: host_dst.copy_from(device, stream=stream),
+            output=lambda: dst,
+            reset_output=lambda: dst.fill(0),
+            stream=self.stream,  # the same stream: events time the copies
         )
 
     # ---- one method at one size ------------------------------------------ #
