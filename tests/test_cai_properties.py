@@ -548,7 +548,7 @@ def test_padded_layout_copies_pick_the_right_memcpy(layout: dict[str, Any]) -> N
         return
 
     h2d = layout["direction"] == "h2d"
-    kind = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice if h2d else cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+    kind = cudart.cudaMemcpyKind.cudaMemcpyDefault  # the direction comes from the pointers
     dst, src = (base, host.ctypes.data) if h2d else (host.ctypes.data, base)
     tail = () if stream is None else (stream,)
     suffix = "" if stream is None else "Async"
@@ -558,8 +558,15 @@ def test_padded_layout_copies_pick_the_right_memcpy(layout: dict[str, Any]) -> N
     else:
         dpitch, spitch = (pitch, width) if h2d else (width, pitch)
         copy = (f"cudaMemcpy2D{suffix}", (dst, dpitch, src, spitch, width, rows, kind, *tail))
-    # A blocking copy into foreign memory (which cannot export a stream) waits for its DMA to land.
-    landed = [("cudaStreamSynchronize", (1,))] if h2d and stream is None and not isinstance(device, CudaBuffer) else []
+    # Foreign memory cannot export a stream, and this one names none: a blocking upload waits for
+    # its DMA to land, and a stream-ordered copy either way is finished before the call returns.
+    foreign = not isinstance(device, CudaBuffer)
+    if foreign and stream is not None:
+        landed = [("cudaStreamSynchronize", (stream,))]
+    elif foreign and h2d:
+        landed = [("cudaStreamSynchronize", (1,))]
+    else:
+        landed = []
     assert fake.calls == [("cudaPointerGetAttributes", (base,)), copy, *landed]
 
     # Replayed on host memory, the copy moved exactly the array's bytes and nothing else.

@@ -41,8 +41,8 @@ from cuda_python_common import (
 cudart = common.cudart
 Err = cudart.cudaError_t
 SUCCESS = Err.cudaSuccess
-H2D = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-D2H = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+# Copies take their direction from the pointers (unified addressing), both ways.
+H2D = D2H = cudart.cudaMemcpyKind.cudaMemcpyDefault
 PTR = 0x7F0000000000
 
 MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
@@ -742,11 +742,13 @@ def test_pinned_empty_allocates_and_frees_once(cuda: FakeCuda) -> None:
 def test_registered_pins_and_unpins(cuda: FakeCuda) -> None:
     cuda.allow("cudaHostRegister")
     cuda.allow("cudaHostUnregister")
+    cuda.allow("cudaDeviceSynchronize")
     arr = np.zeros((8, 8), np.float64)
     with registered(arr) as inside:
         assert inside is arr
         assert cuda.calls == [("cudaHostRegister", (arr.ctypes.data, 512, cudart.cudaHostRegisterDefault))]
-    assert cuda.calls[1:] == [("cudaHostUnregister", (arr.ctypes.data,))]
+    # pending stream-ordered copies may still read the pages: wait before unpinning them
+    assert cuda.calls[1:] == [("cudaDeviceSynchronize", ()), ("cudaHostUnregister", (arr.ctypes.data,))]
 
 
 def test_caiview_properties() -> None:
@@ -759,3 +761,87 @@ def test_caiview_properties() -> None:
 def test_destroy_stream_refuses_the_default_streams(handle) -> None:
     with pytest.raises(ValueError, match="default stream"):
         common.destroy_stream(handle)
+
+
+# --------------------------------------------------------------------------- #
+# Streams shared by views; the owner of foreign memory; allocation bounds     #
+# --------------------------------------------------------------------------- #
+def test_views_of_a_buffer_share_its_pending_stream(cuda: FakeCuda) -> None:
+    """An async write through a crop or a wrapper is what the parent exports next, and back."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    for name in ("cudaEventCreateWithFlags", "cudaEventRecord", "cudaStreamWaitEvent", "cudaEventDestroy"):
+        cuda.allow(name, (lambda *args: (SUCCESS, "ev")) if name == "cudaEventCreateWithFlags" else None)
+    parent = CudaBuffer.from_cuda(dev())
+    window = parent.crop(0, 0, 2, 10)
+    wrapper = CudaBuffer.from_cuda(parent)
+    cuda_memcpy_h2d(np.zeros((2, 10, 3), np.uint8), window, stream=0x7000)
+    assert [b.__cuda_array_interface__["stream"] for b in (parent, window, wrapper)] == [0x7000] * 3
+    cuda_memcpy_d2h(wrapper, np.empty((10, 10, 3), np.uint8), stream=0x8000)
+    assert [b.__cuda_array_interface__["stream"] for b in (parent, window, wrapper)] == [0x8000] * 3
+
+
+@pytest.mark.parametrize("direction", ["h2d", "d2h"])
+def test_async_copy_of_foreign_memory_makes_its_owner_wait(cuda: FakeCuda, direction: str) -> None:
+    """CAI v3: the owner's stream (0x5000) is ordered after our copy on 0x6000, on the GPU."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
+    cuda.allow("cudaEventRecord")
+    cuda.allow("cudaStreamWaitEvent")
+    cuda.allow("cudaEventDestroy")
+    owner = dev(stream=0x5000)
+    host = np.zeros((10, 10, 3), np.uint8)
+    if direction == "h2d":
+        cuda_memcpy_h2d(host, owner, stream=0x6000)
+    else:
+        cuda_memcpy_d2h(owner, host, stream=0x6000)
+    waits = [args for name, args in cuda.calls if name in ("cudaEventRecord", "cudaStreamWaitEvent")]
+    # before the copy: our stream waits for the owner's; after it: the owner's waits for ours
+    assert waits == [("ev", 0x5000), (0x6000, "ev", 0), ("ev", 0x6000), (0x5000, "ev", 0)]
+    assert cuda.names.index("cudaMemcpyAsync") == 5
+    assert "cudaStreamSynchronize" not in cuda.names
+
+
+def test_async_copy_of_foreign_memory_naming_no_stream_completes(cuda: FakeCuda) -> None:
+    """An owner that names no stream would not wait for anything: the copy is finished before return."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    cuda_memcpy_h2d(np.zeros((10, 10, 3), np.uint8), dev(), stream=0x6000)
+    assert cuda.names[-2:] == ["cudaMemcpyAsync", "cudaStreamSynchronize"]
+    assert cuda.calls[-1] == ("cudaStreamSynchronize", (0x6000,))
+
+
+def test_a_copy_past_the_end_of_the_allocation_is_refused(cuda: FakeCuda, monkeypatch) -> None:
+    """The seed's overrun: a raw pointer with a larger host array. Refused before the copy."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    base = 0x7F0000000000
+    monkeypatch.setattr(common, "_allocation_end", lambda ptr: base + 1000)
+    with pytest.raises(ValueError, match=r"would run 1000 bytes past the end of its allocation"):
+        cuda_memcpy_h2d(np.zeros(2000, np.uint8), base)
+    with pytest.raises(ValueError, match=r"past the end"):
+        cuda_memcpy_d2h(base + 500, np.zeros(600, np.uint8))
+    assert not [name for name in cuda.names if name.startswith("cudaMemcpy")]
+    cuda_memcpy_h2d(np.zeros(1000, np.uint8), base)  # exactly to the end is fine
+    assert cuda.names[-2:] == ["cudaMemcpy", "cudaStreamSynchronize"]
+
+
+@pytest.mark.parametrize("typestr", ["float32", "uint", "int", "f"])
+def test_numpy_names_are_not_cai_typestrs(typestr: str) -> None:
+    with pytest.raises(ValueError, match="type string"):
+        parse_cuda_array_interface(dev(typestr=typestr))
+
+
+@pytest.mark.parametrize("shape", [(2**70,), (2**40, 2**40)], ids=["one-huge-dim", "huge-product"])
+def test_sizes_of_2_to_the_64_bytes_are_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"2\*\*64"):
+        CudaBuffer(shape, np.uint8)
+    with pytest.raises(ValueError, match=r"2\*\*64"):
+        common.pinned_empty(shape, np.float64)
+
+
+def test_zero_size_pinned_array_needs_no_cuda(cuda: FakeCuda) -> None:
+    array = common.pinned_empty((0, 3), np.float32)
+    assert array.shape == (0, 3) and array.dtype == np.float32
+    assert cuda.calls == []

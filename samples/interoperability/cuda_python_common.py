@@ -15,9 +15,17 @@ samples themselves stay short:
 * :func:`require_gpu` -- the samples' preflight: one line and a non-zero exit
   when no GPU, driver or CV-CUDA is usable.
 
-Every argument is validated *before* the first CUDA call: a bad input raises
+Every argument is validated *before* any copy: a bad input raises
 :class:`ValueError` or :class:`TypeError` whose message names the problem and the
-values on both sides. Zero-size copies are allowed and are no-ops (no CUDA call).
+values on both sides. Checks that need the GPU (is this pointer device memory?
+does the copy stay inside its allocation?) are queries, never copies. Zero-size
+copies are allowed and are no-ops (no CUDA call).
+
+Limits: a :class:`CudaBuffer` is not thread-safe (share one across threads only
+with your own lock), allocates on the calling thread's current device, and
+cannot tell when memory owned by another library (a CV-CUDA tensor, a CuPy
+array) is freed: keep such owners alive while a wrapper is in use, which
+:meth:`CudaBuffer.from_cuda` does for you unless you hand it a bare dict.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 import weakref
 from collections.abc import Mapping
@@ -57,7 +66,8 @@ __all__ = [
 EXIT_GPU_UNAVAILABLE = 3
 
 _SUCCESS = cudart.cudaError_t.cudaSuccess
-_ADDRESS_LIMIT = 1 << 64  # pointers and stream handles are 64-bit
+_ADDRESS_LIMIT = 1 << 64  # pointers, sizes and stream handles are 64-bit
+_TYPESTR = re.compile(r"[<>|=]?[biufc][0-9]+")  # the array-interface form: byte order, kind, item size
 # CAI v3 stream values with a special meaning (cudaStreamLegacy / PerThread).
 _LEGACY_STREAM = 1
 _PER_THREAD_STREAM = 2
@@ -127,8 +137,8 @@ def gpu_unavailable_reason(*modules: str) -> str | None:
     for module in modules:
         try:
             __import__(module)
-        except ImportError as exc:  # e.g. libcuda.so.1 missing, wheel not installed
-            return f"cannot import {module}: {exc}"
+        except Exception as exc:  # ImportError: libcuda.so.1 missing, wheel not installed; or a failing init
+            return f"cannot import {module}: {type(exc).__name__}: {exc}"
     return None
 
 
@@ -248,6 +258,8 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
         raise ValueError(f"{what}['typestr'] {typestr!r} is not a numpy type string") from None
     if not _is_plain_numeric(dtype):
         raise ValueError(f"{what}['typestr'] {typestr!r} is not a plain numeric type")
+    if not _TYPESTR.fullmatch(typestr):  # numpy also parses names like 'float32'; CAI wants '<f4'
+        raise ValueError(f"{what}['typestr'] {typestr!r} is not a numpy type string in the form '<f4' or '|u1'")
 
     data = cai["data"]
     if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -260,6 +272,8 @@ def parse_cuda_array_interface(cai: Any, *, what: str = "__cuda_array_interface_
     if not isinstance(readonly, (bool, np.bool_)):
         raise TypeError(f"{what}['data'][1] (readonly) must be a bool, got {readonly!r}")
     nelems = math.prod(shape)
+    if nelems * dtype.itemsize >= _ADDRESS_LIMIT:
+        raise ValueError(f"{what} of shape {shape} and type {typestr!r} spans 2**64 bytes or more")
     if ptr == 0 and nelems:
         raise ValueError(f"{what}['data'] holds a null pointer for a non-empty array of shape {shape}")
 
@@ -353,18 +367,37 @@ def _wait_for_producer(producer: int | None, consumer: int | None) -> int | None
             return producer  # a legacy-stream copy already follows these; later consumers must too
         _unless_stream_gone(cudart.cudaStreamSynchronize(producer), "cudaStreamSynchronize(producer stream)")
         return None
-    event = check_cuda(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags")
-    try:
-        if _unless_stream_gone(cudart.cudaEventRecord(event, producer), "cudaEventRecord(producer stream)"):
-            check_cuda(cudart.cudaStreamWaitEvent(consumer, event, 0), "cudaStreamWaitEvent(consumer stream)")
-    finally:
-        check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+    _order_after(consumer, producer, foreign="signaller")
     return consumer
 
 
-#: What CUDA returns for a stream handle that was destroyed. CV-CUDA tensors can
-#: name the last stream that wrote them after its owner destroyed it;
-#: cudaStreamDestroy lets pending work finish first, so nothing is left to wait for.
+def _order_after(waiter: int, signaller: int, *, foreign: str) -> None:
+    """Make stream ``waiter`` wait, on the GPU, for the work enqueued so far on ``signaller``.
+
+    ``foreign`` names the side ("waiter" or "signaller") that another library
+    owns: a destroyed stream there has nothing left to order (``_STREAM_GONE``),
+    while an invalid stream of the caller's is an error.
+    """
+    event = check_cuda(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags")
+    try:
+        recorded = cudart.cudaEventRecord(event, signaller)
+        if foreign == "signaller" and not _unless_stream_gone(recorded, "cudaEventRecord(producer stream)"):
+            return
+        check_cuda(recorded, "cudaEventRecord")
+        waited = cudart.cudaStreamWaitEvent(waiter, event, 0)
+        if foreign == "waiter":
+            _unless_stream_gone(waited, "cudaStreamWaitEvent(owner stream)")
+        else:
+            check_cuda(waited, "cudaStreamWaitEvent(consumer stream)")
+    finally:
+        check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+
+
+#: What CUDA returned here for a stream handle that was destroyed. CV-CUDA tensors
+#: can name the last stream that wrote them after its owner destroyed it, and
+#: cudaStreamDestroy lets pending work finish first, so there is nothing left to
+#: wait for. This is best effort: the real rule is to keep a stream alive while
+#: tensors name it (see destroy_stream).
 _STREAM_GONE = (cudart.cudaError_t.cudaErrorContextIsDestroyed, cudart.cudaError_t.cudaErrorInvalidResourceHandle)
 
 
@@ -428,6 +461,12 @@ class CudaBuffer:
         self._free = None
         self._closed = False
         self._device_accessible = source is None and view.ptr == 0  # checked on first copy
+        # Views of one CudaBuffer (crops, from_cuda wrappers) share its pending stream.
+        self._root = source._root if isinstance(source, CudaBuffer) else self
+
+    def _record_stream(self, handle: int | None) -> None:
+        """Note that work on ``handle`` may still use this memory; every view of it exports that."""
+        self._root._view.stream = self._view.stream = handle
 
     @classmethod
     def from_cuda(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
@@ -452,10 +491,8 @@ class CudaBuffer:
         view = parse_cuda_array_interface(cai)
         pending = _wait_for_producer(view.stream, stream_handle(stream))
         wrapper = cls.__new__(cls)
-        wrapper._init(
-            replace(view, stream=_export_stream(pending), version=3),
-            source=None if isinstance(obj, Mapping) else obj,
-        )
+        wrapper._init(replace(view, version=3), source=None if isinstance(obj, Mapping) else obj)
+        wrapper._record_stream(_export_stream(pending))
         return wrapper
 
     @property
@@ -477,6 +514,7 @@ class CudaBuffer:
             raise ValueError(f"{self!r} is closed; its memory may already belong to someone else")
         if isinstance(self._source, CudaBuffer) and self._source.closed:
             raise ValueError(f"{self!r} wraps a CudaBuffer that was closed; its memory is freed")
+        self._view.stream = self._root._view.stream
         return self._view
 
     @property
@@ -506,7 +544,8 @@ class CudaBuffer:
 
     def set_stream(self, stream: StreamLike | None) -> None:
         """Record that work on ``stream`` may still be writing this buffer (exported as CAI ``stream``)."""
-        self.view.stream = _export_stream(stream_handle(stream))  # the view is this buffer's own
+        self.view  # noqa: B018  (refuses a closed buffer)
+        self._record_stream(_export_stream(stream_handle(stream)))
 
     def crop(self, top: int, left: int, height: int, width: int) -> CudaBuffer:
         """A zero-copy window of rows ``top:top+height`` and columns ``left:left+width``.
@@ -632,21 +671,43 @@ def _device_view(device: DeviceLike, side: str, host_nbytes: int) -> CaiView:
     )
 
 
-def _require_device_accessible(device: DeviceLike, ptr: int, side: str) -> None:
-    """Refuse a pageable host pointer where device memory is required (one cheap query).
+def _check_device_memory(device: DeviceLike, view: CaiView, rows: _Rows, side: str) -> None:
+    """Refuse memory the GPU cannot reach, and a copy that would leave its allocation.
 
-    A CudaBuffer remembers the answer: our own allocations never ask.
+    Two cheap queries, no copy. A CudaBuffer remembers the answer; our own
+    allocations never ask. Pinned host memory passes (the GPU reaches it), but
+    only device and managed memory have an allocation size to check against.
     """
     if isinstance(device, CudaBuffer) and device._device_accessible:
         return
+    ptr = view.ptr
     attrs = check_cuda(cudart.cudaPointerGetAttributes(ptr), "cudaPointerGetAttributes")
     if attrs.type == cudart.cudaMemoryType.cudaMemoryTypeUnregistered:
         raise ValueError(
             f"{side} pointer {ptr:#x} is not CUDA-accessible memory (a pageable host pointer?); "
             "pass device, managed or pinned memory"
         )
+    span = (rows.height - 1) * rows.pitch + rows.width
+    if attrs.type != cudart.cudaMemoryType.cudaMemoryTypeHost:
+        end = _allocation_end(ptr)
+        if end is not None and ptr + span > end:
+            raise ValueError(
+                f"{side}: a copy of {span} bytes at {ptr:#x} would run {ptr + span - end} bytes past the end "
+                f"of its allocation ({end - ptr} bytes from that pointer are left)"
+            )
     if isinstance(device, CudaBuffer):
         device._device_accessible = True
+
+
+def _allocation_end(ptr: int) -> int | None:
+    """The end address of the device allocation that holds ``ptr`` (driver API), or None if unknown."""
+    try:
+        from cuda.bindings import driver
+
+        err, base, size = driver.cuMemGetAddressRange(ptr)
+    except Exception:  # no driver library: the runtime check before this one already failed
+        return None
+    return int(base) + int(size) if err == driver.CUresult.CUDA_SUCCESS else None
 
 
 def _describe(shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> str:
@@ -683,11 +744,10 @@ def _check_pair(host: Any, device: DeviceLike, *, writing_host: bool, fn: str) -
     return host, view
 
 
-def _copy(
-    dst: int, dst_pitch: int, src: int, rows: _Rows, kind: Any, stream: int | None, *, src_pitch: int | None = None
-) -> None:
-    """One flat or pitched copy of ``rows``; the host side is always packed (pitch == width)."""
-    src_pitch = rows.width if src_pitch is None else src_pitch
+def _copy(dst: int, dst_pitch: int, src: int, src_pitch: int, rows: _Rows, stream: int | None) -> None:
+    """One flat or pitched copy of ``rows``. The direction comes from the pointers
+    (``cudaMemcpyDefault``, unified addressing), so pinned memory on either side is fine."""
+    kind = cudart.cudaMemcpyKind.cudaMemcpyDefault
     if rows.contiguous:
         if stream is None:
             check_cuda(cudart.cudaMemcpy(dst, src, rows.width * rows.height, kind), "cudaMemcpy")
@@ -702,18 +762,32 @@ def _copy(
         )
 
 
+def _hand_back(producer: int | None, consumer: int | None, fn: str) -> None:
+    """After a copy into or out of memory owned elsewhere, order its owner's next work after the copy.
+
+    The owner's stream (the one its interface names) waits for ``consumer``. A
+    blocking copy, or one into memory that names no stream, is finished here.
+    """
+    if consumer is None or producer is None:
+        # Blocking copies from pageable memory may return before the DMA lands, and an
+        # owner that names no stream would not wait: complete the copy now.
+        check_cuda(cudart.cudaStreamSynchronize(_LEGACY_STREAM if consumer is None else consumer), f"{fn}: sync")
+    elif producer != consumer:
+        _order_after(producer, consumer, foreign="waiter")
+
+
 # docs_tag: begin_cuda_memcpy_h2d
 def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: StreamLike | None = None) -> None:
     """Copy a C-contiguous numpy array into device memory.
 
     ``device`` is a :class:`CudaBuffer`, any object with ``__cuda_array_interface__``
     (e.g. ``cvcuda.Tensor.cuda()``), the interface dict, or an int device pointer
-    (then ``host_array.nbytes`` bytes are written: the caller vouches for the size).
+    (then ``host_array.nbytes`` bytes are written, checked against the allocation).
     Sizes and dtypes are checked first; padded device rows use ``cudaMemcpy2D``.
-    With ``stream=None`` the copy is blocking: other memory holds the data on
-    return, and a :class:`CudaBuffer` exports the legacy stream its DMA may still
-    be on. With a stream the copy is enqueued there (use pinned host memory for a
-    truly asynchronous copy) and a :class:`CudaBuffer` exports that stream.
+    With ``stream=None`` the copy is blocking. With a stream it is enqueued there
+    (use pinned host memory for a truly asynchronous copy), and the memory's next
+    user is ordered after it: a :class:`CudaBuffer` exports the stream, and the
+    stream an interface names is made to wait for it.
     """
     fn = "cuda_memcpy_h2d"
     host_array, view = _check_pair(host_array, device, writing_host=False, fn=fn)
@@ -721,13 +795,16 @@ def cuda_memcpy_h2d(host_array: np.ndarray, device: DeviceLike, *, stream: Strea
     if host_array.nbytes == 0:
         return
     rows = _as_rows(view, f"{fn}: destination device buffer")
-    _require_device_accessible(device, view.ptr, f"{fn}: destination device buffer")
-    _wait_for_producer(view.stream, consumer)  # earlier work may still read or write the buffer
-    _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, consumer)
+    _check_device_memory(device, view, rows, f"{fn}: destination device buffer")
+    producer = view.stream
+    _wait_for_producer(producer, consumer)  # earlier work may still read or write the buffer
+    _copy(view.ptr, rows.pitch, host_array.ctypes.data, rows.width, rows, consumer)
     if isinstance(device, CudaBuffer):
-        view.stream = _LEGACY_STREAM if consumer is None else _export_stream(consumer)  # view is device's own
-    elif consumer is None:  # foreign memory cannot export a stream: let the DMA land first
-        check_cuda(cudart.cudaStreamSynchronize(_LEGACY_STREAM), f"{fn}: cudaStreamSynchronize")
+        # A blocking copy from pageable memory may return before the DMA lands:
+        # export the legacy stream it is on, so the next consumer orders after it.
+        device._record_stream(_LEGACY_STREAM if consumer is None else _export_stream(consumer))
+    else:
+        _hand_back(producer, consumer, fn)
 
 
 # docs_tag: end_cuda_memcpy_h2d
@@ -741,7 +818,8 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
     it waits for the producer stream the interface names (CAI v3), so a tensor
     written by a CV-CUDA operator on any stream is read only once it is complete.
     With ``stream=None`` the host array is filled on return; with a stream the
-    copy is enqueued there and the caller synchronises before reading the array.
+    copy is enqueued there, later writers of the device memory are ordered after
+    it, and the caller synchronises the stream before reading the array.
     """
     fn = "cuda_memcpy_d2h"
     host_array, view = _check_pair(host_array, device, writing_host=True, fn=fn)
@@ -749,19 +827,16 @@ def cuda_memcpy_d2h(device: DeviceLike, host_array: np.ndarray, *, stream: Strea
     if host_array.nbytes == 0:
         return
     rows = _as_rows(view, f"{fn}: source device buffer")
-    _require_device_accessible(device, view.ptr, f"{fn}: source device buffer")
-    _wait_for_producer(view.stream, consumer)
-    _copy(
-        host_array.ctypes.data,
-        rows.width,
-        view.ptr,
-        rows,
-        cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
-        consumer,
-        src_pitch=rows.pitch,
-    )
-    if isinstance(device, CudaBuffer) and consumer is not None:
-        view.stream = _export_stream(consumer)  # the pending read: a later writer must order after it
+    _check_device_memory(device, view, rows, f"{fn}: source device buffer")
+    producer = view.stream
+    _wait_for_producer(producer, consumer)
+    _copy(host_array.ctypes.data, rows.width, view.ptr, rows.pitch, rows, consumer)
+    if consumer is None:
+        return
+    if isinstance(device, CudaBuffer):
+        device._record_stream(_export_stream(consumer))  # the pending read: a later writer must wait for it
+    else:
+        _hand_back(producer, consumer, fn)
 
 
 # docs_tag: end_cuda_memcpy_d2h
@@ -778,12 +853,10 @@ def _free_host(ptr: int) -> None:
 class _PinnedHostMemory:
     """Owner of a ``cudaMallocHost`` block; numpy keeps it as the array's ``base``."""
 
-    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        nbytes = math.prod(shape) * dtype.itemsize
-        ptr = check_cuda(cudart.cudaMallocHost(nbytes), "cudaMallocHost") if nbytes else 0
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> None:
+        ptr = check_cuda(cudart.cudaMallocHost(nbytes), "cudaMallocHost")
         self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "data": (ptr, False), "version": 3}
-        if ptr:
-            weakref.finalize(self, _free_host, ptr)
+        weakref.finalize(self, _free_host, ptr)
 
 
 def pinned_empty(shape: int | tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
@@ -793,14 +866,19 @@ def pinned_empty(shape: int | tuple[int, ...], dtype: Any = np.uint8) -> np.ndar
     it) has been collected. Contents are uninitialised, like ``numpy.empty``.
     """
     view = _new_array_view(shape, dtype, "pinned_empty")  # the same rules as device memory
-    return np.asarray(_PinnedHostMemory(view.shape, view.dtype))
+    if view.nbytes == 0:  # nothing to pin (and numpy < 2.4 refuses a null data pointer)
+        return np.empty(view.shape, view.dtype)
+    return np.asarray(_PinnedHostMemory(view.shape, view.dtype, view.nbytes))
 
 
 class registered:
     """Context manager that page-locks an existing numpy array with ``cudaHostRegister``.
 
     ``with registered(arr): ...`` -- inside, copies from and to ``arr`` run at
-    pinned speed; on exit the pages are unregistered (the array stays valid).
+    pinned speed. On exit it waits for the device to finish (stream-ordered
+    copies may still use the pages), then unregisters them; the array stays
+    valid. Registration works on whole pages: two arrays that share a page
+    cannot both be registered, so register large arrays, not small views.
     """
 
     def __init__(self, array: np.ndarray) -> None:
@@ -823,4 +901,5 @@ class registered:
     def __exit__(self, *exc: object) -> None:
         if self._ptr:
             ptr, self._ptr = self._ptr, 0
+            check_cuda(cudart.cudaDeviceSynchronize(), "cudaDeviceSynchronize (before cudaHostUnregister)")
             check_cuda(cudart.cudaHostUnregister(ptr), "cudaHostUnregister")
