@@ -175,7 +175,6 @@ def _run_samples(session: nox.Session, wrap: list[str] | None = None, tag: str =
 def samples(session: nox.Session) -> None:
     """Run every sample as a user would: ``python samples/interoperability/<name>.py``."""
     _install(session, FLAVOR)
-    session.install("cuda-core")
     _run_samples(session)
 
 
@@ -217,8 +216,7 @@ def sanitize(session: nox.Session) -> None:
         session.skip(message)
     if session.name == "sanitize":
         _install(session, FLAVOR)
-        session.install("cuda-core")
-    env, python = _env(session), _python(session)
+        env, python = _env(session), _python(session)
     jobs = [(tool, path) for path in sample_paths() for tool in SANITIZER_TOOLS]
     with ThreadPoolExecutor(max_workers=int(os.environ.get("SANITIZE_JOBS", "4"))) as pool:
         results = list(pool.map(lambda job: _sanitize_one(sanitizer, job[0], job[1], python, env), jobs))
@@ -245,7 +243,6 @@ def gpu(session: nox.Session) -> None:
     """The GPU runner: samples (their output re-recorded for GPU-less builds), then the tests with
     GPU skips as failures, compute-sanitizer, the benchmark, and the docs with the gallery executed."""
     _install(session, "test", "docs", "bench", FLAVOR)
-    session.install("cuda-core")
     session.env["REQUIRE_GPU"] = "1"
     os.environ["REQUIRE_GPU"] = "1"
     os.environ.setdefault("SAMPLE_OUTPUT_DIR", str(DOCS_DIR / "recorded_outputs"))

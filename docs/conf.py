@@ -61,7 +61,9 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "within_subsection_order": "interop_docs.SampleOrder",
     "first_notebook_cell": (
-        "# Needs an NVIDIA GPU. Install: pip install 'cuda-python>=13,<14' cvcuda-cu13 numpy\n"
+        "# Needs an NVIDIA GPU. With a CUDA 13 driver:\n"
+        "#   pip install 'cuda-python>=13,<14' cvcuda-cu13 'cuda-core>=1.2' numpy\n"
+        "# With a CUDA 12 driver: 'cuda-python>=12.9.1,<13' cvcuda-cu12 'cuda-core>=1.2' numpy\n"
         "# and put cuda_python_common.py (from the same folder) next to this notebook."
     ),
     "show_memory": False,

@@ -357,7 +357,7 @@ def test_installation_tabs_switch_to_cuda_12(open_page: Any) -> None:
 
     first_set.locator("label.sd-tab-label", has_text="CUDA 12").click()
     assert cu12.is_visible() and not cu13.is_visible()
-    assert 'python3 -m pip install "cuda-python>=12.6,<13" cvcuda-cu12 numpy' in cu12.inner_text()
+    assert 'python3 -m pip install "cuda-python>=12.9.1,<13" cvcuda-cu12 "cuda-core>=1.2" numpy' in cu12.inner_text()
     # The tab sets are synced: the extras switch to cu12 too.
     extras = page.locator("article .sd-tab-set").nth(1)
     assert extras.locator("div.sd-tab-content", has_text='".[cu12]"').is_visible()

@@ -42,8 +42,6 @@ def test_script_block_agrees_with_pyproject(sample: Path) -> None:
     allowed = {r for r in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["cu13"]}
     by_name = {name_of(r): r for r in allowed}
     for dep in deps:
-        if name_of(dep) == "cuda-core":
-            continue  # only the cuda.core sample needs it; it is not part of the cu13 set
         assert dep in allowed, f"{sample.name}: {dep!r} differs from pyproject.toml's {by_name.get(name_of(dep))!r}"
     for required in ("numpy", "cuda-python", "cvcuda-cu13"):
         assert required in {name_of(d) for d in deps}, f"{sample.name}: no {required} in its script block"

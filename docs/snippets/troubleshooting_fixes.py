@@ -9,8 +9,8 @@ import numpy as np
 def import_cudart():
     # docs_tag: begin_import_cudart
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python 12.6+ and 13.x
-    except ImportError:  # cuda-python older than 12.6
+        from cuda.bindings import runtime as cudart  # cuda-python 12.6.1+ and 13.x
+    except ImportError:  # cuda-python older than 12.6.1
         from cuda import cudart
     # docs_tag: end_import_cudart
     return cudart

@@ -1,6 +1,6 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=0.5", "cvcuda-cu13>=0.19"]
+# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=1.2", "cvcuda-cu13>=0.19"]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -102,7 +102,7 @@ print(f"result {result.shape} {result.dtype} copied home on the same stream: equ
 # --------
 # The pool memory goes back on the stream; the stream is closed by its owner,
 # after CV-CUDA's cache has forgotten it (the cache remembers each tensor's last stream).
-del tensor, view, result, flipped
+del tensor, view, result, result_bytes, flipped, cv_stream
 frame.close(stream)
 stream.sync()
 cvcuda.clear_cache()

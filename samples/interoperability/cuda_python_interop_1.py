@@ -59,20 +59,16 @@ assert tensor_ptr == buffer.ptr, "as_tensor copied the data"
 print(f"wrapped a {tensor.shape} {tensor.dtype} CudaBuffer as a CV-CUDA tensor (same pointer {tensor_ptr:#x})")
 
 # %%
-# Run a CV-CUDA operator
-# ----------------------
-# A horizontal flip: exact, so the result can be compared bit for bit.
-
-flipped = cvcuda.flip(tensor, flipCode=1)
-
-# %%
 # CV-CUDA to CUDA Python
 # ----------------------
-# ``from_cuda`` wraps the operator's output without copying. The interface
-# carries the stream CV-CUDA wrote on; ``from_cuda`` waits for it, so the copy
-# below never reads a half-written result.
+# A CV-CUDA operator (a horizontal flip: exact, so the result can be compared
+# bit for bit) writes a new tensor, and ``from_cuda`` wraps it without copying.
+# The interface names the stream CV-CUDA wrote on, and the wrapper orders
+# whoever reads it after that stream, so the copy below never reads a
+# half-written result.
 
 # docs_tag: begin_cvcuda_to_cuda_python
+flipped = cvcuda.flip(tensor, flipCode=1)
 result = CudaBuffer.from_cuda(flipped.cuda())  # keeps `flipped` alive, no copy
 assert result.ptr == flipped.cuda().__cuda_array_interface__["data"][0]
 
@@ -99,7 +95,8 @@ print(f"verified: {host_result.size} values equal numpy's flip; the input buffer
 # %%
 # Who frees what
 # --------------
-# ``tensor`` holds a reference to ``buffer`` and ``result`` one to ``flipped``,
-# so drop the views before closing the memory they view.
-del tensor, result
+# ``tensor`` views ``buffer``'s memory and holds a reference to it, so drop the
+# tensor before closing the buffer. ``result`` keeps ``flipped`` alive; CV-CUDA
+# takes that memory back when both are gone.
+del tensor, result, flipped
 buffer.close()  # cudaFree now; the garbage collector would do it otherwise

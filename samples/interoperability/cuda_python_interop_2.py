@@ -17,7 +17,9 @@ What to look at:
   memory; there is no ``CudaBuffer`` to manage.
 * The copy helpers check sizes and dtypes against the tensor's interface first:
   an image of the wrong shape or type is refused, not written past the end.
-* CV-CUDA frees the memory when the last tensor referring to it is collected.
+* CV-CUDA takes the memory back into its cache when the last tensor referring
+  to it is collected, and hands it to the next tensor at once: never keep a raw
+  pointer to it past that.
 """
 
 # %%
@@ -53,19 +55,14 @@ cuda_memcpy_h2d(host_image, tensor.cuda())  # into the tensor's own memory
 print(f"copied a {host_image.shape} uint8 image into a CV-CUDA-allocated tensor")
 
 # %%
-# Run a CV-CUDA operator
-# ----------------------
-# Swap the channel order, RGB to BGR: exact, so numpy can check it.
-
-bgr = cvcuda.cvtcolor(tensor, cvcuda.ColorConversion.RGB2BGR)
-
-# %%
 # CV-CUDA to CUDA Python
 # ----------------------
-# Copy the operator's output home. The helper reads the tensor's interface,
-# waits for the stream CV-CUDA wrote on, then copies.
+# Swap the channel order, RGB to BGR (exact, so numpy can check it), and copy
+# the operator's output home. The helper reads the tensor's interface, waits
+# for the stream CV-CUDA wrote on, then copies.
 
 # docs_tag: begin_cvcuda_to_cuda_python
+bgr = cvcuda.cvtcolor(tensor, cvcuda.ColorConversion.RGB2BGR)
 host_bgr = np.empty_like(host_image)
 cuda_memcpy_d2h(bgr.cuda(), host_bgr)
 # docs_tag: end_cvcuda_to_cuda_python
