@@ -379,7 +379,8 @@ def test_readme_screenshot(open_page: Any) -> None:
     """
     page = open_page("samples/interoperability/cuda_python.html").page
     page.set_viewport_size({"width": 1280, "height": 800})
-    heading = page.locator("article strong", has_text="Approach 1:").first
+    heading = page.locator("section#approach-1-custom-cudabuffer > h2").first
+    assert "Approach 1" in heading.inner_text()
     heading.evaluate("el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -120); }")
     block = heading.locator("xpath=following::div[@class='highlight'][1]")
     block.hover()

@@ -112,17 +112,21 @@ def test_operator_output_on_a_nonblocking_stream_is_waited_for(cvcuda) -> None:
     stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
     try:
         cv_stream = cvcuda.as_stream(get_cuda_native_handle(stream))
-        host = random_array((2160, 3840, 3), np.uint8, seed=3)
+        host = random_array((2160, 3840, 3), np.uint8, seed=31)
         tensor = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC")
         cuda_memcpy_h2d(host, tensor.cuda())
-        for _ in range(5):  # several flips queue up work on the stream
-            tensor = cvcuda.flip(tensor, flipCode=1, stream=cv_stream)
-        assert tensor.cuda().__cuda_array_interface__["stream"] == get_cuda_native_handle(stream)
+        out = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC")
+        cuda_memcpy_h2d(np.zeros_like(host), out.cuda())  # what an early read would see
+        chain = [tensor]  # every intermediate stays alive: no memory is recycled under the test
+        for code in (1, 0, 1, 0):  # queue up work on the stream
+            chain.append(cvcuda.flip(chain[-1], flipCode=code, stream=cv_stream))
+        cvcuda.flip_into(out, chain[-1], flipCode=1, stream=cv_stream)
+        assert out.cuda().__cuda_array_interface__["stream"] == get_cuda_native_handle(stream)
         back = np.empty_like(host)
-        cuda_memcpy_d2h(tensor.cuda(), back)  # no explicit sync: the helper must wait
+        cuda_memcpy_d2h(out.cuda(), back)  # no explicit sync: the helper must wait
         np.testing.assert_array_equal(back, host[:, ::-1])
     finally:
-        tensor = None
+        tensor = out = chain = None
         gc.collect()
         destroy_stream(stream)
 
@@ -154,3 +158,18 @@ def test_cuda_errors_are_raised_with_their_name() -> None:
                 "cudaMemcpy",
             )
         assert info.value.name == "cudaErrorInvalidValue"
+
+
+def test_a_raw_pointer_copy_past_its_allocation_is_refused() -> None:
+    """The seed's defect: a larger host array through a raw pointer. Refused before any byte moves."""
+    from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
+
+    with CudaBuffer(1 << 20, np.uint8) as buffer:  # one allocation of exactly 1 MiB
+        cuda_memcpy_h2d(np.full(1 << 20, 7, np.uint8), buffer)
+        with pytest.raises(ValueError, match="past the end of its allocation"):
+            cuda_memcpy_h2d(np.zeros(3 << 20, np.uint8), buffer.ptr)  # past even a 2 MiB granule
+        with pytest.raises(ValueError, match="past the end of its allocation"):
+            cuda_memcpy_d2h(buffer.ptr + 4096, np.zeros(2 << 20, np.uint8))
+        inside = np.zeros((1 << 20) - 4096, np.uint8)
+        cuda_memcpy_d2h(buffer.ptr + 4096, inside)  # within the allocation: allowed
+        assert (inside == 7).all(), "the refused copy must not have written anything"

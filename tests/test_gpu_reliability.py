@@ -45,22 +45,42 @@ def test_10000_allocate_free_cycles_do_not_leak() -> None:
     assert abs(before - after) <= 1 * MiB
 
 
+def host_memory_type(ptr: int):
+    from cuda.bindings import runtime as cudart
+
+    from cuda_python_common import check_cuda
+
+    return check_cuda(cudart.cudaPointerGetAttributes(ptr)).type
+
+
 def test_1000_pinned_and_registered_host_allocations_do_not_leak() -> None:
+    """Each block is page-locked while in use and unpinned right after; device memory is untouched."""
+    from cuda.bindings import runtime as cudart
+
     from cuda_python_common import pinned_empty, registered
 
+    pinned, unregistered = cudart.cudaMemoryType.cudaMemoryTypeHost, cudart.cudaMemoryType.cudaMemoryTypeUnregistered
     pinned_empty(4096)  # warm up
     before = free_device_memory()
     for i in range(500):
         array = pinned_empty((i % 31 + 1, 4096), np.uint8)
+        ptr = array.ctypes.data
+        assert host_memory_type(ptr) == pinned
         array[0, 0] = 1
-        del array
+        del array  # the last reference: cudaFreeHost runs now
+        assert host_memory_type(ptr) == unregistered, f"pinned block {i} was not freed"
     for i in range(500):
         host = np.empty((i % 31 + 1) * 4096, np.uint8)
         with registered(host):
+            assert host_memory_type(host.ctypes.data) == pinned
             host[0] = 1
+        assert host_memory_type(host.ctypes.data) == unregistered, f"registration {i} was not undone"
     gc.collect()
     after = free_device_memory()
-    print(f"\nfree device memory before {before / MiB:.1f} MiB, after 1,000 host allocations {after / MiB:.1f} MiB")
+    print(
+        f"\n1,000 host allocations pinned and released; free device memory before {before / MiB:.1f} MiB, "
+        f"after {after / MiB:.1f} MiB"
+    )
     assert abs(before - after) <= 1 * MiB
 
 
@@ -78,6 +98,9 @@ def test_pinned_memory_is_freed_only_when_the_last_view_dies() -> None:
     assert attrs.type == cudart.cudaMemoryType.cudaMemoryTypeHost, "freed while a view was alive"
     view[...] = 1.5
     assert float(view.sum()) == 1.5 * view.size
+    del view
+    gc.collect()
+    assert host_memory_type(ptr) == cudart.cudaMemoryType.cudaMemoryTypeUnregistered, "not freed with its last view"
 
 
 def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:

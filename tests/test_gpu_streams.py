@@ -70,20 +70,24 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
     producer = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking))
     try:
         cv_producer = cvcuda.as_stream(get_cuda_native_handle(producer))
-        host = pinned_empty((1080, 1920, 3), np.uint8)
-        host[...] = np.random.default_rng(1).integers(0, 256, host.shape, dtype=np.uint8)
+        host = pinned_empty((2160, 3840, 3), np.uint8)
+        host[...] = np.random.default_rng(41).integers(0, 256, host.shape, dtype=np.uint8)
         tensor = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC")
         cuda_memcpy_h2d(host, tensor.cuda())
-        for _ in range(4):
-            tensor = cvcuda.flip(tensor, flipCode=1, stream=cv_producer)
-        wrapper = CudaBuffer.from_cuda(tensor.cuda(), stream=stream)  # event wait, no host block
+        result = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC")
+        cuda_memcpy_h2d(np.zeros(host.shape, np.uint8), result.cuda())  # what an early read would see
+        chain = [tensor]  # intermediates stay alive: no memory is recycled under the test
+        for code in (1, 0, 1):
+            chain.append(cvcuda.flip(chain[-1], flipCode=code, stream=cv_producer))
+        cvcuda.flip_into(result, chain[-1], flipCode=1, stream=cv_producer)  # net: upside down
+        wrapper = CudaBuffer.from_cuda(result.cuda(), stream=stream)  # event wait, no host block
         assert wrapper.__cuda_array_interface__["stream"] == get_cuda_native_handle(stream)
         out = pinned_empty(host.shape, np.uint8)
         cuda_memcpy_d2h(wrapper, out, stream=stream)
         check_cuda(cudart.cudaStreamSynchronize(stream))
-        np.testing.assert_array_equal(out, host)  # four flips: back to the original
+        np.testing.assert_array_equal(out, host[::-1])
     finally:
-        del tensor
+        tensor = result = chain = wrapper = None
         gc.collect()
         destroy_stream(producer)
 
@@ -119,8 +123,7 @@ def test_registered_numpy_memory_round_trip(stream) -> None:
 
 
 def test_cuda_core_stream_is_accepted() -> None:
-    pytest.importorskip("cuda.core", reason="cuda.core is not installed")
-    from cuda.core import Device
+    from cuda.core import Device  # part of both dependency sets: a missing one fails here
 
     from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d, pinned_empty, stream_handle
 
