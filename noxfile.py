@@ -218,7 +218,7 @@ def sanitize(session: nox.Session) -> None:
         session.skip(message)
     if session.name == "sanitize":
         _install(session, FLAVOR)
-        env, python = _env(session), _python(session)
+    env, python = _env(session), _python(session)
     jobs = [(tool, path) for path in sample_paths() for tool in SANITIZER_TOOLS]
     with ThreadPoolExecutor(max_workers=int(os.environ.get("SANITIZE_JOBS", "4"))) as pool:
         results = list(pool.map(lambda job: _sanitize_one(sanitizer, job[0], job[1], python, env), jobs))

@@ -79,13 +79,13 @@ def test_from_cuda_with_a_consumer_stream_waits_on_the_gpu(stream) -> None:
         chain = [tensor]  # intermediates stay alive: no memory is recycled under the test
         for code in (1, 0, 1):
             chain.append(cvcuda.flip(chain[-1], flipCode=code, stream=cv_producer))
-        cvcuda.flip_into(result, chain[-1], flipCode=1, stream=cv_producer)  # net: upside down
+        cvcuda.flip_into(result, chain[-1], flipCode=1, stream=cv_producer)  # net: both axes flipped
         wrapper = CudaBuffer.from_cuda(result.cuda(), stream=stream)  # event wait, no host block
         assert wrapper.__cuda_array_interface__["stream"] == get_cuda_native_handle(stream)
         out = pinned_empty(host.shape, np.uint8)
         cuda_memcpy_d2h(wrapper, out, stream=stream)
         check_cuda(cudart.cudaStreamSynchronize(stream))
-        np.testing.assert_array_equal(out, host[::-1])
+        np.testing.assert_array_equal(out, host[::-1, ::-1])
     finally:
         tensor = result = chain = wrapper = None
         gc.collect()

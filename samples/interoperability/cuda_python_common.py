@@ -674,7 +674,7 @@ def _device_view(device: DeviceLike, side: str, host_nbytes: int) -> CaiView:
 def _check_device_memory(device: DeviceLike, view: CaiView, rows: _Rows, side: str) -> None:
     """Refuse memory the GPU cannot reach, and a copy that would leave its allocation.
 
-    Two cheap queries, no copy. A CudaBuffer remembers the answer; our own
+    Cheap queries, no copy. A CudaBuffer remembers the answer; our own
     allocations never ask. Pinned host memory passes (the GPU reaches it), but
     only device and managed memory have an allocation size to check against.
     """
@@ -688,7 +688,11 @@ def _check_device_memory(device: DeviceLike, view: CaiView, rows: _Rows, side: s
             "pass device, managed or pinned memory"
         )
     span = (rows.height - 1) * rows.pitch + rows.width
-    if attrs.type != cudart.cudaMemoryType.cudaMemoryTypeHost:
+    # Only a bare pointer or dict can promise more memory than exists: an object that
+    # exposes the interface owns the memory and describes it (and the driver API this
+    # query loads would otherwise show up in compute-sanitizer's API error report).
+    bare = _is_int(device) or isinstance(device, Mapping) or (isinstance(device, CudaBuffer) and device._source is None)
+    if bare and attrs.type != cudart.cudaMemoryType.cudaMemoryTypeHost:
         end = _allocation_end(ptr)
         if end is not None and ptr + span > end:
             raise ValueError(
