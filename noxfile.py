@@ -131,7 +131,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-def _run_samples(session: nox.Session, wrap: list[str] | None = None, tag: str = "samples") -> list[tuple[str, str]]:
+def _run_samples(session: nox.Session) -> list[tuple[str, str]]:
     """Run each sample in its own process; returns (name, status) pairs and fails the session on a failure.
 
     A sample that exits with EXIT_GPU_UNAVAILABLE "could not run"; that fails
@@ -142,34 +142,34 @@ def _run_samples(session: nox.Session, wrap: list[str] | None = None, tag: str =
     results: list[tuple[str, str]] = []
     failed: list[str] = []
     for path in sample_paths():
-        cmd = [*(wrap or []), _python(session), str(path)]
+        cmd = [_python(session), str(path)]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env=_env(session), capture_output=True, text=True, timeout=1800)
         seconds = time.perf_counter() - start
         text = proc.stdout + proc.stderr
         if proc.returncode == 0:
             status = "passed"
-        elif proc.returncode == EXIT_GPU_UNAVAILABLE and not wrap:
+        elif proc.returncode == EXIT_GPU_UNAVAILABLE:
             status = "could not run"
         else:
             status = f"failed (exit {proc.returncode})"
             failed.append(path.name)
         results.append((path.name, status))
-        session.log(f"{tag}: {path.name}: {status} in {seconds:.1f} s")
+        session.log(f"samples: {path.name}: {status} in {seconds:.1f} s")
         print(text.rstrip(), flush=True)
-        if out_dir and status == "passed" and not wrap:
+        if out_dir and status == "passed":
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             (Path(out_dir) / f"{path.stem}.txt").write_text(proc.stdout)
             _write_recording_meta(Path(out_dir))
     passed = sum(s == "passed" for _, s in results)
     unavailable = sum(s == "could not run" for _, s in results)
-    session.log(f"{tag}: {passed} passed, {len(failed)} failed, {unavailable} could not run, of {len(results)}")
+    session.log(f"samples: {passed} passed, {len(failed)} failed, {unavailable} could not run, of {len(results)}")
     if failed:
-        session.error(f"{tag} failed: {', '.join(failed)}")
+        session.error(f"samples failed: {', '.join(failed)}")
     if passed == 0:
-        session.error(f"{tag}: no sample could run (no usable GPU, driver or CV-CUDA)")
+        session.error("samples: no sample could run (no usable GPU, driver or CV-CUDA)")
     if unavailable and _require_gpu():
-        session.error(f"{tag}: {unavailable} sample(s) could not run and REQUIRE_GPU is set")
+        session.error(f"samples: {unavailable} sample(s) could not run and REQUIRE_GPU is set")
     return results
 
 

@@ -63,7 +63,3 @@ def test_samples_read_like_a_story() -> None:
         assert '"""\n' in text and "\n===" in text, f"{path.name}: no gallery title"
         assert text.index("require_gpu(") < text.index("# docs_tag: begin_imports"), path.name
         assert "sys.exit" not in text, f"{path.name}: samples must not call sys.exit (the gallery execs them)"
-
-
-def test_root_is_the_project() -> None:
-    assert (ROOT / "noxfile.py").exists()

@@ -35,8 +35,14 @@ EXTERNAL_APIS: list[tuple[str, str, str]] = [
     ),
     ("cuda.core.utils.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
     ("cuda.core.", "https://nvidia.github.io/cuda-python/cuda-core/latest/generated/{name}.html", "cuda.core"),
-    ("cvcuda.", "https://cvcuda.github.io/CV-CUDA/modules/python/data_types.html#{name}", "CV-CUDA"),
 ]
+
+#: CV-CUDA's API pages are not one-page-per-name: only names listed here resolve,
+#: so a misspelt one fails the ``-n`` build instead of becoming a dead link.
+CVCUDA_PAGES = {
+    "cvcuda.Tensor": "https://cvcuda.github.io/CV-CUDA/modules/python/data_types.html#cvcuda.Tensor",
+    "cvcuda.Image": "https://cvcuda.github.io/CV-CUDA/modules/python/data_types.html#cvcuda.Image",
+}
 
 
 #: The gallery's reading order: the three approaches first, then the special cases.
@@ -67,6 +73,8 @@ def external_url(name: str) -> str | None:
     """The API page of an external dotted name, or None when it is not ours to resolve."""
     if name.startswith("np."):
         name = "numpy." + name[3:]
+    if name.startswith("cvcuda."):
+        return CVCUDA_PAGES.get(name)
     for prefix, template, _ in EXTERNAL_APIS:
         if name.startswith(prefix):
             return template.format(name=name)
