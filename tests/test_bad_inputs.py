@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cuda_fakes import CUDART_FUNCTIONS, FakeCuda
 
 import cuda_python_common as common
 from cuda_python_common import (
@@ -31,37 +31,16 @@ from cuda_python_common import (
     stream_handle,
 )
 
+
 # --------------------------------------------------------------------------- #
 # No CUDA call: every cudart function the module uses becomes a recorder      #
 # --------------------------------------------------------------------------- #
-MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
-#: Every ``cudart.<name>`` the module refers to that is a function (not an enum
-#: class such as ``cudaMemcpyKind``, nor an int flag such as ``cudaEventDisableTiming``).
-CUDART_FUNCTIONS = sorted(
-    {
-        name
-        for name in re.findall(r"\bcudart\.(\w+)", MODULE_SOURCE)
-        if callable(getattr(common.cudart, name)) and not isinstance(getattr(common.cudart, name), type)
-    }
-)
-
-
 @pytest.fixture(autouse=True)
 def cuda_calls(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Replace every CUDA runtime function the module calls; fail if any is called."""
-    calls: list[tuple[str, tuple, dict]] = []
-
-    def recorder(name: str) -> Callable[..., Any]:
-        def record(*args: Any, **kwargs: Any) -> Any:
-            calls.append((name, args, kwargs))
-            raise AssertionError(f"unexpected CUDA call: cudart.{name}{args}")
-
-        return record
-
-    for name in CUDART_FUNCTIONS:
-        monkeypatch.setattr(common.cudart, name, recorder(name))
-    yield calls
-    assert calls == [], f"CUDA calls were made: {calls}"
+    cuda = FakeCuda(monkeypatch)  # nothing allowed: any call fails the test
+    yield cuda.calls
+    assert cuda.calls == [], f"CUDA calls were made: {cuda.calls}"
 
 
 def test_recorder_covers_every_cuda_function_the_module_uses() -> None:
@@ -88,7 +67,7 @@ def test_recorder_covers_every_cuda_function_the_module_uses() -> None:
     }
     assert expected <= set(CUDART_FUNCTIONS), sorted(expected - set(CUDART_FUNCTIONS))
     for name in CUDART_FUNCTIONS:  # the fixture really replaced them
-        assert getattr(common.cudart, name).__qualname__.endswith("record"), name
+        assert getattr(common.cudart, name).__qualname__.endswith("_make.<locals>.call"), name
 
 
 def test_recorder_sees_a_call(cuda_calls: list) -> None:

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import ctypes
 import math
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from cuda_fakes import fake_cuda
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -48,49 +46,6 @@ assert PROFILE.max_examples >= 1000
 # --------------------------------------------------------------------------- #
 # Fake CUDA runtime                                                           #
 # --------------------------------------------------------------------------- #
-MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
-CUDART_FUNCTIONS = sorted(
-    {
-        name
-        for name in re.findall(r"\bcudart\.(\w+)", MODULE_SOURCE)
-        if callable(getattr(cudart, name)) and not isinstance(getattr(cudart, name), type)
-    }
-)
-
-
-class FakeCuda:
-    """Records every CUDA call; ``allow`` gives the fakes that may run, the rest fail the example."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple]] = []
-        self.fakes: dict[str, Callable[..., Any]] = {}
-
-    def allow(self, name: str, fake: Callable[..., Any] | None = None) -> None:
-        self.fakes[name] = fake or (lambda *args: (SUCCESS,))
-
-    def make(self, name: str) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
-            self.calls.append((name, args))
-            if name not in self.fakes:
-                raise AssertionError(f"unexpected CUDA call: cudart.{name}{args}")
-            return self.fakes[name](*args)
-
-        return call
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-
-@contextmanager
-def fake_cuda() -> Iterator[FakeCuda]:
-    fake = FakeCuda()
-    with pytest.MonkeyPatch.context() as mp:
-        for name in CUDART_FUNCTIONS:
-            mp.setattr(cudart, name, fake.make(name))
-        yield fake
-
-
 def device_attributes(ptr: int) -> tuple[Any, Any]:
     return SUCCESS, SimpleNamespace(type=cudart.cudaMemoryType.cudaMemoryTypeDevice, devicePointer=ptr)
 

@@ -10,16 +10,14 @@ so these tests run -- and mean the same -- with or without a GPU.
 from __future__ import annotations
 
 import gc
-import re
 import sys
 import weakref
 from collections.abc import Callable
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from cuda_fakes import FakeCuda
 
 import cuda_python_common as common
 from cuda_python_common import (
@@ -45,14 +43,6 @@ SUCCESS = Err.cudaSuccess
 H2D = D2H = cudart.cudaMemcpyKind.cudaMemcpyDefault
 PTR = 0x7F0000000000
 
-MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
-CUDART_FUNCTIONS = sorted(
-    {
-        name
-        for name in re.findall(r"\bcudart\.(\w+)", MODULE_SOURCE)
-        if callable(getattr(cudart, name)) and not isinstance(getattr(cudart, name), type)
-    }
-)
 # Read before any test patches the runtime: the real state of this machine.
 REAL_DEVICE_COUNT = cudart.cudaGetDeviceCount()
 NO_DRIVER_HERE = REAL_DEVICE_COUNT[0] == Err.cudaErrorInsufficientDriver
@@ -62,53 +52,6 @@ def dev(**changes: Any) -> dict[str, Any]:
     cai: dict[str, Any] = {"shape": (10, 10, 3), "typestr": "|u1", "data": (PTR, False), "version": 3}
     cai.update(changes)
     return cai
-
-
-class FakeCuda:
-    """Every CUDA runtime function the module uses, recorded; only ``allow``-ed ones may run."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[tuple[str, tuple]] = []
-        self.fakes: dict[str, Callable[..., Any]] = {}
-        for name in CUDART_FUNCTIONS:
-            monkeypatch.setattr(cudart, name, self._make(name))
-
-    def _make(self, name: str) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
-            self.calls.append((name, args))
-            if name not in self.fakes:
-                raise AssertionError(f"unexpected CUDA call: cudart.{name}{args}")
-            return self.fakes[name](*args)
-
-        return call
-
-    def allow(self, name: str, fake: Callable[..., Any] | None = None) -> None:
-        self.fakes[name] = fake or (lambda *args: (SUCCESS,))
-
-    def allow_device_pointers(self, memory_type: Any = None) -> None:
-        if memory_type is None:  # not `or`: cudaMemoryTypeUnregistered is 0
-            memory_type = cudart.cudaMemoryType.cudaMemoryTypeDevice
-        self.allow("cudaPointerGetAttributes", lambda ptr: (SUCCESS, SimpleNamespace(type=memory_type)))
-
-    def allow_copies(self) -> None:
-        for name in ("cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpy2D", "cudaMemcpy2DAsync", "cudaStreamSynchronize"):
-            self.allow(name)
-
-    def allow_error_text(self) -> None:
-        """The real error-name lookups: they need no driver."""
-        self.fakes["cudaGetErrorName"] = REAL_ERROR_NAME
-        self.fakes["cudaGetErrorString"] = REAL_ERROR_STRING
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def without(self, *names: str) -> list[tuple[str, tuple]]:
-        return [call for call in self.calls if call[0] not in names]
-
-
-REAL_ERROR_NAME = cudart.cudaGetErrorName
-REAL_ERROR_STRING = cudart.cudaGetErrorString
 
 
 @pytest.fixture
