@@ -466,7 +466,7 @@ class CudaBuffer:
 
     def _record_stream(self, handle: int | None) -> None:
         """Note that work on ``handle`` may still use this memory; every view of it exports that."""
-        self._root._view.stream = self._view.stream = handle
+        self._root._view.stream = handle  # the one place it is kept; ``view`` reads it from there
 
     @classmethod
     def from_cuda(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
@@ -514,7 +514,7 @@ class CudaBuffer:
             raise ValueError(f"{self!r} is closed; its memory may already belong to someone else")
         if isinstance(self._source, CudaBuffer) and self._source.closed:
             raise ValueError(f"{self!r} wraps a CudaBuffer that was closed; its memory is freed")
-        self._view.stream = self._root._view.stream
+        self._view.stream = self._root._view.stream  # crops and wrappers follow their root buffer
         return self._view
 
     @property
