@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Project-wide pytest configuration.
 
-* Puts ``samples/interoperability`` on ``sys.path`` so tests import the common
-  module exactly as the samples do.
+* Tests import the samples' modules (``cuda_python_common``, ``preflight``)
+  exactly as the samples do: ``pythonpath`` in pyproject.toml puts their
+  folder on ``sys.path``.
 * Registers the ``gpu`` marker. A ``gpu`` test runs only where a CUDA device,
   its driver and CV-CUDA are usable; elsewhere it is skipped with the reason.
   ``REQUIRE_GPU=1`` turns those skips into failures, so that a GPU runner can
@@ -19,8 +20,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-SAMPLES_DIR = ROOT / "samples" / "interoperability"
-sys.path.insert(0, str(SAMPLES_DIR))
 
 
 def require_gpu_switch() -> bool:
@@ -31,10 +30,8 @@ def require_gpu_switch() -> bool:
 @functools.cache
 def gpu_unavailable_reason() -> str | None:
     """Why GPU tests cannot run here, or ``None`` when they can."""
-    try:
-        from cuda_python_common import gpu_unavailable_reason as reason
-    except ImportError as exc:  # cuda-bindings not installed
-        return f"cannot import cuda.bindings: {exc}"
+    from preflight import gpu_unavailable_reason as reason
+
     return reason("cvcuda")
 
 

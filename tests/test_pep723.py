@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+import preflight
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli", reason="Python 3.10 needs tomli to read TOML")
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted(p for p in (ROOT / "samples" / "interoperability").glob("*.py") if p.name != "cuda_python_common.py")
+SAMPLES = [ROOT / "samples" / "interoperability" / name for name in preflight.SAMPLES]
 BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 

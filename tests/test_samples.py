@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+import preflight
+from preflight import EXIT_GPU_UNAVAILABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
-
-SAMPLES = sorted(p for p in SAMPLES_DIR.glob("*.py") if p.name != "cuda_python_common.py")
-EXIT_GPU_UNAVAILABLE = 3
+SAMPLES = [SAMPLES_DIR / name for name in preflight.SAMPLES]
+MODULES = {"cuda_python_common.py", "preflight.py"}  # imported by the samples
 
 
 def run_sample(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -23,10 +25,11 @@ def run_sample(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess
     )
 
 
-def test_samples_are_found() -> None:
-    names = {p.name for p in SAMPLES}
-    assert {"cuda_python_interop_1.py", "cuda_python_interop_2.py", "cuda_python_interop_3.py"} <= names
-    assert {"cuda_python_strides.py", "cuda_core_interop.py"} <= names
+def test_the_sample_list_is_every_sample_in_the_folder() -> None:
+    on_disk = {p.name for p in SAMPLES_DIR.glob("*.py")} - MODULES
+    assert set(preflight.SAMPLES) == on_disk
+    assert len(preflight.SAMPLES) == len(on_disk)  # no sample listed twice
+    assert preflight.SAMPLES[:3] == tuple(f"cuda_python_interop_{i}.py" for i in (1, 2, 3))
 
 
 @pytest.mark.gpu
@@ -62,4 +65,5 @@ def test_samples_read_like_a_story() -> None:
         assert text.startswith("# /// script\n"), path.name
         assert '"""\n' in text and "\n===" in text, f"{path.name}: no gallery title"
         assert text.index("require_gpu(") < text.index("# docs_tag: begin_imports"), path.name
+        assert "from preflight import require_gpu" in text, path.name
         assert "sys.exit" not in text, f"{path.name}: samples must not call sys.exit (the gallery execs them)"

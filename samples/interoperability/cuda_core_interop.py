@@ -1,6 +1,8 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=1.2", "cvcuda-cu13>=0.19"]
+# dependencies = [
+#     "numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=1.2", "cvcuda-cu13>=0.19",
+# ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -28,9 +30,11 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from cuda_python_common import require_gpu
+from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda", "cuda.core")  # one line and exit status 3 when something is missing
+require_gpu(
+    "cvcuda", "cuda.core"
+)  # one line and exit status 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -57,7 +61,9 @@ rng = np.random.default_rng(seed=5)
 host_image = pinned_empty((480, 640, 3), np.uint8)  # page-locked, so copies are async
 host_image[...] = rng.integers(0, 256, size=host_image.shape, dtype=np.uint8)
 # docs_tag: end_device_and_stream
-print(f"device {device.device_id}: {device.name}; stream handle {stream.__cuda_stream__()[1]:#x}")
+print(
+    f"device {device.device_id}: {device.name}; stream {stream.__cuda_stream__()[1]:#x}"
+)
 
 # %%
 # cuda.core to CV-CUDA
@@ -67,15 +73,19 @@ print(f"device {device.device_id}: {device.name}; stream handle {stream.__cuda_s
 
 # docs_tag: begin_cuda_core_to_cvcuda
 frame = device.allocate(host_image.nbytes, stream=stream)
-frame.copy_from(Buffer.from_handle(host_image.ctypes.data, host_image.nbytes), stream=stream)
+frame.copy_from(
+    Buffer.from_handle(host_image.ctypes.data, host_image.nbytes), stream=stream
+)
 
 view = StridedMemoryView.from_buffer(frame, host_image.shape, dtype=host_image.dtype)
 tensor = cvcuda.as_tensor(view, "HWC")  # zero-copy
 assert tensor.cuda().__cuda_array_interface__["data"][0] == frame.handle
 
-flipped = cvcuda.flip(tensor, flipCode=1, stream=cv_stream)  # same stream: after the upload
+flipped = cvcuda.flip(
+    tensor, flipCode=1, stream=cv_stream
+)  # same stream: after the upload
 # docs_tag: end_cuda_core_to_cvcuda
-print(f"cuda.core Buffer {frame.handle:#x} viewed as a {tensor.shape} {tensor.dtype} tensor, no copy")
+print(f"cuda.core Buffer {frame.handle:#x} viewed as a {tensor.shape} tensor, no copy")
 
 # %%
 # CV-CUDA to cuda.core
@@ -83,27 +93,33 @@ print(f"cuda.core Buffer {frame.handle:#x} viewed as a {tensor.shape} {tensor.dt
 # The consumer names its stream; the view then is safe to use on it.
 
 # docs_tag: begin_cvcuda_to_cuda_core
-result = StridedMemoryView.from_any_interface(flipped.cuda(), stream.__cuda_stream__()[1])
+consumer = stream.__cuda_stream__()[1]
+result = StridedMemoryView.from_any_interface(flipped.cuda(), consumer)
 assert result.ptr == flipped.cuda().__cuda_array_interface__["data"][0]  # zero-copy
 
 host_result = pinned_empty(host_image.shape, host_image.dtype)
-result_bytes = Buffer.from_handle(result.ptr, host_result.nbytes)  # non-owning; `flipped` owns it
-Buffer.from_handle(host_result.ctypes.data, host_result.nbytes).copy_from(result_bytes, stream=stream)
+result_bytes = Buffer.from_handle(result.ptr, host_result.nbytes)  # `flipped` owns it
+host_bytes = Buffer.from_handle(host_result.ctypes.data, host_result.nbytes)
+host_bytes.copy_from(result_bytes, stream=stream)
 stream.sync()  # the only host wait
 # docs_tag: end_cvcuda_to_cuda_core
 
 # docs_tag: begin_ensure_tensors_unchanged
 np.testing.assert_array_equal(host_result, host_image[:, ::-1])
 # docs_tag: end_ensure_tensors_unchanged
-print(f"result {result.shape} {result.dtype} copied home on the same stream: equals numpy's flip")
+print(f"result {result.shape} copied home on the same stream: equals numpy's flip")
 
 # %%
 # Clean up
 # --------
-# The pool memory goes back on the stream; the stream is closed by its owner,
-# after CV-CUDA's cache has forgotten it (the cache remembers each tensor's last stream).
-del tensor, view, result, result_bytes, flipped, cv_stream
-frame.close(stream)
+# Each owner releases its own: the pool memory goes back on the stream, and
+# the stream is closed by cuda.core, which created it, once CV-CUDA's cache
+# has forgotten it (the cache remembers each tensor's last stream).
+
+# docs_tag: begin_clean_up
+del tensor, view, result, result_bytes, host_bytes, flipped, cv_stream
+frame.close(stream)  # back to the pool, in stream order
 stream.sync()
 cvcuda.clear_cache()
 stream.close()
+# docs_tag: end_clean_up

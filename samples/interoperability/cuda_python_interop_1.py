@@ -27,9 +27,9 @@ What to look at:
 # ``cuda_python_common`` lives next to this file; it holds the checked helpers.
 
 # sphinx_gallery_start_ignore
-from cuda_python_common import require_gpu
+from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+require_gpu("cvcuda")  # one line and exit status 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -49,14 +49,14 @@ from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
 rng = np.random.default_rng(seed=1)
 host_image = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
 
-buffer = CudaBuffer(host_image.shape, host_image.dtype)  # cudaMalloc; freed exactly once
+buffer = CudaBuffer(host_image.shape, host_image.dtype)  # cudaMalloc, freed once
 cuda_memcpy_h2d(host_image, buffer)  # sizes and dtypes are checked before copying
 
 tensor = cvcuda.as_tensor(buffer, "HWC")  # zero-copy: the tensor reads our memory
 tensor_ptr = tensor.cuda().__cuda_array_interface__["data"][0]
 assert tensor_ptr == buffer.ptr, "as_tensor copied the data"
 # docs_tag: end_cuda_python_to_cvcuda
-print(f"wrapped a {tensor.shape} {tensor.dtype} CudaBuffer as a CV-CUDA tensor (same pointer {tensor_ptr:#x})")
+print(f"wrapped a {tensor.shape} CudaBuffer as a tensor, same pointer {tensor_ptr:#x}")
 
 # %%
 # CV-CUDA to CUDA Python
@@ -75,7 +75,7 @@ assert result.ptr == flipped.cuda().__cuda_array_interface__["data"][0]
 host_result = np.empty_like(host_image)
 cuda_memcpy_d2h(result, host_result)
 # docs_tag: end_cvcuda_to_cuda_python
-print(f"copied the flipped {result.shape} image back through CudaBuffer.from_cuda (zero-copy wrap)")
+print(f"copied the flipped {result.shape} image home through a zero-copy wrapper")
 
 # %%
 # Check the round trip
@@ -90,7 +90,7 @@ host_input = np.empty_like(host_image)
 cuda_memcpy_d2h(buffer, host_input)
 np.testing.assert_array_equal(host_input, host_image)
 # docs_tag: end_ensure_tensors_unchanged
-print(f"verified: {host_result.size} values equal numpy's flip; the input buffer is unchanged")
+print(f"verified: {host_result.size} values equal numpy's flip; the input is unchanged")
 
 # %%
 # Who frees what
@@ -98,5 +98,8 @@ print(f"verified: {host_result.size} values equal numpy's flip; the input buffer
 # ``tensor`` views ``buffer``'s memory and holds a reference to it, so drop the
 # tensor before closing the buffer. ``result`` keeps ``flipped`` alive; CV-CUDA
 # takes that memory back when both are gone.
+
+# docs_tag: begin_clean_up
 del tensor, result, flipped
 buffer.close()  # cudaFree now; the garbage collector would do it otherwise
+# docs_tag: end_clean_up

@@ -27,9 +27,9 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from cuda_python_common import require_gpu
+from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+require_gpu("cvcuda")  # one line and exit status 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -79,4 +79,4 @@ host_input = np.empty_like(host_image)
 cuda_memcpy_d2h(tensor.cuda(), host_input)
 np.testing.assert_array_equal(host_input, host_image)
 # docs_tag: end_ensure_tensors_unchanged
-print(f"verified: {host_bgr.size} values equal numpy's channel swap; the input tensor is unchanged")
+print(f"verified: {host_bgr.size} values equal numpy's channel swap; input unchanged")

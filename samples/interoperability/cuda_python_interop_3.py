@@ -4,13 +4,13 @@
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
-Approach 3: pinned memory and one stream, at the PCIe ceiling
-=============================================================
+Approach 3: pinned memory and streams, at the PCIe ceiling
+==========================================================
 
 Approaches 1 and 2 copy with blocking ``cudaMemcpy`` from ordinary (pageable)
 numpy memory: every copy is staged through a driver buffer and the host waits
 for it. Here the host arrays live in page-locked memory, every step is
-enqueued on one non-blocking CUDA stream that CV-CUDA shares, and the host
+enqueued on non-blocking CUDA streams that CV-CUDA shares, and the host
 synchronises once, at the end.
 
 What to look at:
@@ -22,8 +22,8 @@ What to look at:
 * The CAI ``stream`` field tells each consumer what to wait for: a buffer
   written by an async copy exports that stream, and CV-CUDA, wrapping it after
   the copy, orders its work after that stream.
-* With two streams, frame *i+1* uploads while frame *i* downloads: the batch
-  runs faster than the serial loop.
+* With three streams, each with its own buffers, frame *i + 1* uploads while
+  frame *i* downloads and neither copy engine waits for the other.
 """
 
 # %%
@@ -31,9 +31,9 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from cuda_python_common import require_gpu
+from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+require_gpu("cvcuda")  # one line and exit status 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -61,8 +61,9 @@ from cuda_python_common import (
 # nothing else in the process can stall it. CV-CUDA wraps it without owning it.
 
 # docs_tag: begin_pinned_stream
-stream = check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
-cv_stream = cvcuda.as_stream(get_cuda_native_handle(stream))
+flags = cudart.cudaStreamNonBlocking  # never waits for the legacy default stream
+stream = check_cuda(cudart.cudaStreamCreateWithFlags(flags), "cudaStreamCreate")
+cv_stream = cvcuda.as_stream(get_cuda_native_handle(stream))  # borrowed, not owned
 
 rng = np.random.default_rng(seed=3)
 host_in = pinned_empty((1080, 1920, 3), np.uint8)  # page-locked; freed when collected
@@ -84,7 +85,7 @@ cuda_memcpy_h2d(host_in, device, stream=stream)  # enqueued; returns at once
 tensor = cvcuda.as_tensor(device, "HWC")  # zero-copy, ordered after the upload
 flipped = cvcuda.flip(tensor, flipCode=1, stream=cv_stream)
 cuda_memcpy_d2h(flipped.cuda(), host_out, stream=stream)  # enqueued after the flip
-check_cuda(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")  # the only host wait
+check_cuda(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")  # one wait
 # docs_tag: end_async_round_trip
 
 np.testing.assert_array_equal(host_out, host_in[:, ::-1])
@@ -95,25 +96,28 @@ print(f"one frame {host_in.shape}: upload, flip and download on one stream, veri
 # ---------------------------------------------
 # The serial loop waits for each frame before starting the next, so the
 # upload and download engines take turns. The pipelined loop round-robins
-# frames over two streams, each with its own buffers: while one stream
-# downloads frame *i*, the other uploads frame *i + 1*. A slot's next frame is
-# enqueued behind its previous one on the same stream, so the GPU never
-# overwrites a buffer that is still in use, and the host never waits.
+# frames over ``SLOTS`` streams, each with its own buffers. A slot's next frame
+# is enqueued behind its previous one on the same stream, so the GPU never
+# overwrites a buffer still in use, and the host never waits. Why three: with
+# two, the upload of frame *i + 2* queues behind the download of frame *i* on
+# their shared stream, and the upload engine idles for the length of a flip
+# each time; a third slot gives it a free stream to go on with.
 
 # docs_tag: begin_overlapped_batch
-FRAMES, SLOTS = 16, 2  # frames in the batch, frames in flight
-frames_in = pinned_empty((FRAMES, 1080, 1920, 3), np.uint8)
-frames_in[...] = np.random.default_rng(seed=4).integers(0, 256, size=frames_in.shape, dtype=np.uint8)
-frames_out = pinned_empty(frames_in.shape, frames_in.dtype)
+FRAMES, SLOTS = 16, 3  # frames in the batch; frames in flight
+shape = (FRAMES, 1080, 1920, 3)
+frames_in = pinned_empty(shape, np.uint8)
+frames_in[...] = np.random.default_rng(seed=4).integers(0, 256, shape, np.uint8)
+frames_out = pinned_empty(shape, np.uint8)
 
 streams = [
-    check_cuda(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
+    check_cuda(cudart.cudaStreamCreateWithFlags(flags), "cudaStreamCreate")
     for _ in range(SLOTS)
 ]
 cv_streams = [cvcuda.as_stream(get_cuda_native_handle(s)) for s in streams]
-inputs = [CudaBuffer(frames_in.shape[1:], np.uint8) for _ in range(SLOTS)]
+inputs = [CudaBuffer(shape[1:], np.uint8) for _ in range(SLOTS)]
 in_tensors = [cvcuda.as_tensor(buf, "HWC") for buf in inputs]
-out_tensors = [cvcuda.Tensor(frames_in.shape[1:], cvcuda.Type.U8, "HWC") for _ in range(SLOTS)]
+out_tensors = [cvcuda.Tensor(shape[1:], cvcuda.Type.U8, "HWC") for _ in range(SLOTS)]
 
 
 def process_batch(slots: int) -> float:
@@ -122,45 +126,52 @@ def process_batch(slots: int) -> float:
     for i in range(FRAMES):
         k = i % slots
         cuda_memcpy_h2d(frames_in[i], inputs[k], stream=streams[k])
-        cvcuda.flip_into(out_tensors[k], in_tensors[k], flipCode=1, stream=cv_streams[k])
+        cvcuda.flip_into(
+            out_tensors[k], in_tensors[k], flipCode=1, stream=cv_streams[k]
+        )
         cuda_memcpy_d2h(out_tensors[k].cuda(), frames_out[i], stream=streams[k])
-        if slots == 1:
-            check_cuda(cudart.cudaStreamSynchronize(streams[k]), "cudaStreamSynchronize")  # serial: wait
+        if slots == 1:  # the serial loop: wait for every frame
+            check_cuda(
+                cudart.cudaStreamSynchronize(streams[k]), "cudaStreamSynchronize"
+            )
     for s in streams[:slots]:
         check_cuda(cudart.cudaStreamSynchronize(s), "cudaStreamSynchronize")
     return time.perf_counter() - start
 
 
 process_batch(SLOTS)  # warm-up: first-use costs stay out of the timings
-frames_out[...] = 0  # each loop's output is checked on its own
-serial = min(process_batch(1) for _ in range(3))
-np.testing.assert_array_equal(frames_out, frames_in[:, :, ::-1])
-frames_out[...] = 0
-overlapped = min(process_batch(SLOTS) for _ in range(3))
-np.testing.assert_array_equal(frames_out, frames_in[:, :, ::-1])
+timings = {}
+for slots in (1, SLOTS):
+    frames_out[...] = 0  # each loop's output is checked on its own
+    timings[slots] = min(process_batch(slots) for _ in range(3))
+    np.testing.assert_array_equal(frames_out, frames_in[:, :, ::-1])
 # docs_tag: end_overlapped_batch
 
 gbytes = 2 * frames_in.nbytes / 1e9  # up and down
 print(f"batch of {FRAMES} frames 1080x1920x3 uint8, both loops verified:")
-print(f"  serial loop     {serial * 1e3:7.2f} ms  {FRAMES / serial:6.0f} frames/s  {gbytes / serial:5.1f} GB/s")
-print(
-    f"  {SLOTS} streams       {overlapped * 1e3:7.2f} ms  {FRAMES / overlapped:6.0f} frames/s  "
-    f"{gbytes / overlapped:5.1f} GB/s"
-)
-print(f"  speed-up        {serial / overlapped:.2f}x")
+for slots, seconds in timings.items():
+    label = "serial loop" if slots == 1 else f"{slots} streams"
+    print(
+        f"  {label:12s} {seconds * 1e3:7.2f} ms  {FRAMES / seconds:6.0f} frames/s"
+        f"  {gbytes / seconds:5.1f} GB/s"
+    )
+print(f"  speed-up     {timings[1] / timings[SLOTS]:.2f}x")
 
 # %%
 # Clean up
 # --------
 # Streams we created are ours to destroy; CV-CUDA only borrowed them. Drop the
-# tensors and CV-CUDA's stream wrappers first: ``destroy_stream`` then waits for
-# the stream and clears CV-CUDA's cache, which remembers each tensor's last
-# stream. The device buffers go back with ``close()``.
-tensor = flipped = cv_stream = None
-in_tensors.clear()
-out_tensors.clear()
-cv_streams.clear()
+# tensors and CV-CUDA's stream wrappers first: ``destroy_stream`` then waits
+# for the stream and clears CV-CUDA's cache, which remembers each tensor's
+# last stream. The device buffers go back with ``close()``; the pinned host
+# arrays when they are collected.
+
+# docs_tag: begin_clean_up
+del tensor, flipped, cv_stream
+for objects in (in_tensors, out_tensors, cv_streams):
+    objects.clear()  # process_batch refers to the lists themselves
 for s in [stream, *streams]:
     destroy_stream(s)
 for buf in [device, *inputs]:
     buf.close()
+# docs_tag: end_clean_up

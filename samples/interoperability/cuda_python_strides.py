@@ -28,16 +28,21 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from cuda_python_common import require_gpu
+from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when no GPU, driver or CV-CUDA is usable
+require_gpu("cvcuda")  # one line and exit status 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
 import cvcuda
 import numpy as np
 from cuda.bindings import runtime as cudart
-from cuda_python_common import CudaBuffer, check_cuda, cuda_memcpy_d2h, cuda_memcpy_h2d
+from cuda_python_common import (
+    CudaBuffer,
+    check_cuda,
+    cuda_memcpy_d2h,
+    cuda_memcpy_h2d,
+)
 
 # docs_tag: end_imports
 
@@ -54,11 +59,10 @@ cai = tensor.cuda().__cuda_array_interface__
 row_pitch = cai["strides"][0]  # bytes from one row to the next
 # CV-CUDA's kernels read some padding bytes too (compute-sanitizer's initcheck
 # sees it): give the padding defined contents.
-check_cuda(cudart.cudaMemset2D(cai["data"][0], row_pitch, 0, row_pitch, host_image.shape[0]), "cudaMemset2D")
-print(
-    f"shape {cai['shape']}, strides {cai['strides']}: {host_image.shape[1] * 3} bytes of pixels per "
-    f"{row_pitch}-byte row"
-)
+padding = cudart.cudaMemset2D(cai["data"][0], row_pitch, 0, row_pitch, 100)
+check_cuda(padding, "cudaMemset2D")
+pixels = host_image.shape[1] * 3
+print(f"strides {cai['strides']}: {pixels} bytes of pixels per {row_pitch}-byte row")
 # docs_tag: end_padded_tensor
 
 # %%
@@ -85,10 +89,13 @@ print("pitched copies in and out: the flipped image equals numpy's flip")
 
 # docs_tag: begin_flat_copy_is_wrong
 garbled = np.empty_like(host_image)
-flat = cudart.cudaMemcpy(garbled.ctypes.data, cai["data"][0], garbled.nbytes, cudart.cudaMemcpyKind.cudaMemcpyDefault)
+kind = cudart.cudaMemcpyKind.cudaMemcpyDefault
+flat = cudart.cudaMemcpy(garbled.ctypes.data, cai["data"][0], garbled.nbytes, kind)
 check_cuda(flat, "cudaMemcpy")
 rows_right = int(np.all(garbled == host_image, axis=(1, 2)).sum())
-print(f"flat cudaMemcpy: {rows_right} of {host_image.shape[0]} rows right")  # only row 0
+print(
+    f"flat cudaMemcpy: {rows_right} of {host_image.shape[0]} rows right"
+)  # only row 0
 # docs_tag: end_flat_copy_is_wrong
 assert rows_right < host_image.shape[0]
 
@@ -101,11 +108,12 @@ assert rows_right < host_image.shape[0]
 # docs_tag: begin_crop
 image = CudaBuffer.from_cuda(tensor.cuda())  # keeps `tensor` alive
 window = image.crop(top=10, left=20, height=50, width=40)
-print(f"crop: shape {window.shape}, strides {window.__cuda_array_interface__['strides']}")
+print(f"crop: shape {window.shape}, strides {window.view.strides}")
 
-window_flipped = cvcuda.flip(cvcuda.as_tensor(window, "HWC"), flipCode=0)  # zero-copy input
+window_tensor = cvcuda.as_tensor(window, "HWC")  # zero-copy
+window_flipped = cvcuda.flip(window_tensor, flipCode=0)
 host_window = np.empty((50, 40, 3), np.uint8)
 cuda_memcpy_d2h(window_flipped.cuda(), host_window)
 np.testing.assert_array_equal(host_window, host_image[10:60, 20:60][::-1])
 # docs_tag: end_crop
-print("cropped view flipped by CV-CUDA without a copy: equals numpy's result")
+print("a crop flipped by CV-CUDA without a copy: equals numpy's result")
