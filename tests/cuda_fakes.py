@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A recording stand-in for the CUDA runtime functions ``cuda_python_common`` calls.
+"""A recording stand-in for the CUDA runtime functions the samples' modules call.
 
-CPU tests replace each of those functions (found by reading the module's source)
+CPU tests replace each function that ``cuda_python_common`` or ``preflight``
+calls (found by reading their source)
 with a recorder: a call that a test did not ``allow`` fails it, so a test proves
 which CUDA calls happen, in which order, and that bad input makes none.
 """
@@ -19,10 +20,11 @@ import pytest
 from cuda.bindings import runtime as cudart
 
 import cuda_python_common as common
+import preflight
 
 SUCCESS = cudart.cudaError_t.cudaSuccess
-MODULE_SOURCE = Path(common.__file__).read_text(encoding="utf-8")
-#: Every runtime function the module calls.
+MODULE_SOURCE = "\n".join(Path(module.__file__).read_text(encoding="utf-8") for module in (common, preflight))
+#: Every runtime function the modules call.
 CUDART_FUNCTIONS = sorted(
     {
         name

@@ -10,7 +10,6 @@ so these tests run -- and mean the same -- with or without a GPU.
 from __future__ import annotations
 
 import gc
-import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -21,18 +20,15 @@ from cuda_fakes import FakeCuda
 
 import cuda_python_common as common
 from cuda_python_common import (
-    EXIT_GPU_UNAVAILABLE,
     CaiView,
     CudaBuffer,
     CudaError,
     check_cuda,
     cuda_memcpy_d2h,
     cuda_memcpy_h2d,
-    gpu_unavailable_reason,
     parse_cuda_array_interface,
     pinned_empty,
     registered,
-    require_gpu,
     stream_handle,
 )
 
@@ -109,96 +105,6 @@ def test_cuda_error_falls_back_when_the_name_lookup_fails(cuda: FakeCuda) -> Non
     exc = CudaError(Err.cudaErrorLaunchFailure, "cudaLaunchKernel")
     assert exc.name == "cudaErrorLaunchFailure"
     assert str(exc) == "cudaLaunchKernel failed: cudaErrorLaunchFailure: unknown error"
-
-
-# --------------------------------------------------------------------------- #
-# gpu_unavailable_reason / require_gpu                                       #
-# --------------------------------------------------------------------------- #
-@pytest.mark.skipif(not NO_DRIVER_HERE, reason="this machine has an NVIDIA driver")
-def test_gpu_unavailable_reason_on_this_machine_names_the_driver() -> None:
-    why = gpu_unavailable_reason()
-    assert isinstance(why, str)
-    assert "driver" in why and "cudaErrorInsufficientDriver" in why
-    assert "\n" not in why
-    assert gpu_unavailable_reason("cvcuda") == why  # the driver is reported before any module
-
-
-@pytest.mark.parametrize(
-    ("count", "modules", "expected"),
-    [
-        pytest.param((Err.cudaErrorInsufficientDriver, 0), (), "no NVIDIA driver found", id="no-driver"),
-        pytest.param((Err.cudaErrorNoDevice, 0), (), "no usable CUDA device", id="no-device-error"),
-        pytest.param((SUCCESS, 0), (), "no CUDA device visible (cudaGetDeviceCount returned 0)", id="zero-devices"),
-        pytest.param(
-            (SUCCESS, 1), ("no_such_module_for_tests",), "cannot import no_such_module_for_tests", id="module"
-        ),
-        pytest.param((SUCCESS, 2), ("math", "json"), None, id="usable"),
-    ],
-)
-def test_gpu_unavailable_reason_branches(cuda: FakeCuda, count: tuple, modules: tuple, expected: str | None) -> None:
-    cuda.allow("cudaGetDeviceCount", lambda: count)
-    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 0))  # no driver at all
-    cuda.allow_error_text()
-    why = gpu_unavailable_reason(*modules)
-    if expected is None:
-        assert why is None
-    else:
-        assert expected in why and "\n" not in why
-    if count[0] == Err.cudaErrorNoDevice:
-        assert "cudaErrorNoDevice" in why
-
-
-@pytest.mark.skipif(not NO_DRIVER_HERE, reason="this machine has an NVIDIA driver")
-def test_require_gpu_on_this_machine_exits_with_one_line(capsys, monkeypatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["/somewhere/samples/cuda_python_interop_1.py", "--flag"])
-    with pytest.raises(SystemExit) as info:
-        require_gpu("cvcuda")
-    assert info.value.code == EXIT_GPU_UNAVAILABLE == 3
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.count("\n") == 1 and err.endswith("\n")
-    assert err == f"cuda_python_interop_1.py: cannot run: {gpu_unavailable_reason()}\n"
-
-
-@pytest.mark.parametrize("argv0", ["", "/abs/path/sample.py", "sample.py"], ids=["empty-argv0", "path", "bare"])
-def test_require_gpu_exits_with_one_line_without_driver(cuda: FakeCuda, capsys, monkeypatch, argv0: str) -> None:
-    cuda.allow("cudaGetDeviceCount", lambda: (Err.cudaErrorInsufficientDriver, 0))
-    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 0))
-    monkeypatch.setattr(sys, "argv", [argv0])
-    with pytest.raises(SystemExit) as info:
-        require_gpu()
-    assert info.value.code == EXIT_GPU_UNAVAILABLE
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and err.endswith("\n")
-    name = argv0.rsplit("/", 1)[-1] or "sample"
-    assert lines[0] == f"{name}: cannot run: no NVIDIA driver found (cudaGetDeviceCount: cudaErrorInsufficientDriver)"
-
-
-def test_an_old_driver_is_told_apart_from_a_missing_one(cuda: FakeCuda) -> None:
-    """cu13 wheels on a CUDA 12 driver: the same error code, but the message says what to install."""
-    cuda.allow("cudaGetDeviceCount", lambda: (Err.cudaErrorInsufficientDriver, 0))
-    cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 12080))
-    cuda.allow("cudaRuntimeGetVersion", lambda: (SUCCESS, 13000))
-    why = gpu_unavailable_reason("cvcuda")
-    assert why.startswith("the NVIDIA driver supports CUDA 12.8 but cuda-python here is built for CUDA 13.0")
-    assert "install the cu12 wheels" in why
-
-
-def test_require_gpu_passes_silently_when_usable(cuda: FakeCuda, capsys) -> None:
-    cuda.allow("cudaGetDeviceCount", lambda: (SUCCESS, 1))
-    assert require_gpu("math") is None
-    assert capsys.readouterr() == ("", "")
-
-
-def test_require_gpu_names_a_missing_module(cuda: FakeCuda, capsys) -> None:
-    cuda.allow("cudaGetDeviceCount", lambda: (SUCCESS, 1))
-    with pytest.raises(SystemExit) as info:
-        require_gpu("no_such_module_for_tests")
-    assert info.value.code == EXIT_GPU_UNAVAILABLE
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "cannot import no_such_module_for_tests" in err
 
 
 # --------------------------------------------------------------------------- #
@@ -760,7 +666,7 @@ def test_a_copy_past_the_end_of_the_allocation_is_refused(cuda: FakeCuda, monkey
     cuda.allow_device_pointers()
     cuda.allow_copies()
     base = 0x7F0000000000
-    monkeypatch.setattr(common, "_allocation_end", lambda ptr: base + 1000)
+    monkeypatch.setattr(common, "allocation_end", lambda ptr: base + 1000)
     with pytest.raises(ValueError, match=r"would run 1000 bytes past the end of its allocation"):
         cuda_memcpy_h2d(np.zeros(2000, np.uint8), base)
     with pytest.raises(ValueError, match=r"past the end"):
