@@ -1,18 +1,22 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CPU tests of the performance page's pieces.
+"""CPU tests of the transfer benchmark's pure parts and the Performance page.
 
-* ``docs/performance/plot_results.py`` renders the synthetic example results
-  into a PNG and a reST table (no GPU needed: it only reads JSON).
-* ``docs/performance/results.example.json`` has the schema the benchmark writes,
-  and its targets are what the benchmark's own ``compute_targets`` gives.
-* ``tests/benchmarks/bench_transfers.py`` exits with status 3 and one line, no
-  traceback, where no GPU is usable.
+* ``docs/performance/bench_transfers.py``: the shares of the fastest method,
+  the interleaved timing routine, the summaries and every target, computed from
+  synthetic results (each target can PASS, FAIL and be N/A); the conversion of
+  an old results file; exit status 3 and one line where no GPU is usable.
+* ``docs/performance/render_results.py``: the console report and the page's
+  reST come from the same sections; the reST is valid; the plot is drawn for
+  the page width with legible text and the recommended path highlighted.
+* ``results.example.json`` and the committed ``results.json`` have the schema
+  the benchmark writes, and their targets are what ``compute_targets`` gives.
+* The Performance page builds with the figure, the verdicts and the tables.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
+import importlib
 import io
 import json
 import os
@@ -24,163 +28,483 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PLOT = ROOT / "docs" / "performance" / "plot_results.py"
-EXAMPLE = ROOT / "docs" / "performance" / "results.example.json"
-BENCH = ROOT / "tests" / "benchmarks" / "bench_transfers.py"
+PERF = ROOT / "docs" / "performance"
+BENCH = PERF / "bench_transfers.py"
+EXAMPLE = PERF / "results.example.json"
+RESULTS = PERF / "results.json"
+SAMPLES_DIR = ROOT / "samples" / "interoperability"
 
 TOP_KEYS = {
-    "device", "driver", "runtime", "cuda_bindings", "numpy", "cupy", "torch", "python",
-    "date", "quick", "repeats", "results", "overhead_us", "targets",
+    "schema", "device", "driver", "runtime", "cuda_bindings", "cvcuda", "numpy",
+    "cupy", "torch", "python", "date", "quick", "repeats", "results",
+    "overhead_us", "helper_vs_raw", "batch", "targets",
 }  # fmt: skip
-ROW_KEYS = {"method", "direction", "bytes", "gbps_median", "gbps_min", "gbps_max", "timer"}
-DIRECTION_LABELS = {"h2d": "host → device", "d2h": "device → host"}
+ROW_KEYS = {
+    "method", "direction", "bytes", "gbps_median", "gbps_min", "gbps_max",
+    "timer", "verified", "skipped", "ratio_to_best",
+}  # fmt: skip
+TARGETS = (
+    "helper_overhead",
+    "pinned_helpers_vs_raw",
+    "batch_at_ceiling",
+    "pinned_near_best",
+    "helpers_match_raw",
+)
+KiB, MiB = 1 << 10, 1 << 20
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+def _import(name: str, *folders: Path) -> ModuleType:
+    """Import ``name`` with ``folders`` and the samples' folder on sys.path, as
+    the benchmark script runs: its own folder first, the samples' on PYTHONPATH."""
+    saved = list(sys.path)
+    sys.path[:0] = [*map(str, folders), str(SAMPLES_DIR)]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
 
 
 @pytest.fixture(scope="module")
-def plot() -> ModuleType:
-    pytest.importorskip("matplotlib")
-    return _load("perf_plot_results", PLOT)
+def perf() -> tuple[ModuleType, ModuleType]:
+    """(render_results, bench_transfers)."""
+    return _import("render_results", PERF), _import("bench_transfers", PERF)
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    return _load("perf_bench_transfers", BENCH)
+def preflight() -> ModuleType:
+    return _import("preflight")
 
 
 @pytest.fixture(scope="module")
+def render(perf: tuple[ModuleType, ModuleType]) -> ModuleType:
+    return perf[0]
+
+
+@pytest.fixture(scope="module")
+def bench(perf: tuple[ModuleType, ModuleType]) -> ModuleType:
+    return perf[1]
+
+
+@pytest.fixture
 def example() -> dict:
     return json.loads(EXAMPLE.read_text())
 
 
+def _row(doc: dict, method: str, direction: str, nbytes: int) -> dict:
+    return next(r for r in doc["results"] if (r["method"], r["direction"], r["bytes"]) == (method, direction, nbytes))
+
+
+def _pinned_entry(doc: dict, nbytes: int) -> dict:
+    return next(e for e in doc["helper_vs_raw"] if e["memory"] == "pinned" and e["bytes"] == nbytes)
+
+
+# --------------------------------------------------------------------------- #
+# The results files                                                           #
+# --------------------------------------------------------------------------- #
 def test_example_is_marked_synthetic(example: dict) -> None:
     assert example["synthetic"] is True
     assert "not a measurement" in example["device"].lower()
 
 
-def test_example_has_the_schema(example: dict, bench: ModuleType) -> None:
-    assert set(example) >= TOP_KEYS, f"missing {TOP_KEYS - set(example)}"
-    assert isinstance(example["results"], list) and example["results"]
-    assert isinstance(example["repeats"], int) and example["repeats"] >= 10
-    for row in example["results"]:
+@pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
+def test_results_file_has_the_schema(path: Path, bench: ModuleType) -> None:
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == bench.SCHEMA
+    assert set(doc) >= TOP_KEYS, f"missing {TOP_KEYS - set(doc)}"
+    assert isinstance(doc["repeats"], int) and doc["repeats"] >= 10
+    for row in doc["results"]:
         assert set(row) >= ROW_KEYS, f"row {row} misses {ROW_KEYS - set(row)}"
         assert row["direction"] in ("h2d", "d2h")
         assert row["timer"] in ("events", "wallclock")
         if row["gbps_median"] is None:
-            assert row["skipped"], "a row without numbers must say why it was skipped"
+            assert row["skipped"], "a row without numbers must say why"
         else:
             assert row["gbps_min"] <= row["gbps_median"] <= row["gbps_max"]
-    methods = {r["method"] for r in example["results"]}
-    assert methods == {m.name for m in bench.METHODS}
-    assert {r["bytes"] for r in example["results"]} == set(bench.SIZES_FULL)
+            assert 0 < row["ratio_to_best"] <= 1
+    assert {r["method"] for r in doc["results"]} == {m.name for m in bench.METHODS}
+    assert {r["bytes"] for r in doc["results"]} == set(bench.SIZES_FULL)
     for direction in ("h2d", "d2h"):
-        assert {"helper_us", "raw_us", "overhead_us"} <= set(example["overhead_us"][direction])
-    for key in ("pinned_near_best", "helpers_match_raw", "helper_overhead"):
-        assert {"description", "pass", "summary"} <= set(example["targets"][key])
+        assert {"helper_us", "raw_us", "overhead_us"} <= set(doc["overhead_us"][direction])
+    assert isinstance(doc["helper_vs_raw"], list)
+    assert set(TARGETS) | {"all_pass"} == set(doc["targets"])
+    for key in TARGETS:
+        assert {"description", "pass", "summary"} <= set(doc["targets"][key])
+    assert {"frames", "frame_shape", "ceiling", "slots", "skipped"} <= set(doc["batch"])
 
 
-def test_example_targets_match_the_benchmark(example: dict, bench: ModuleType) -> None:
-    assert example["targets"] == json.loads(json.dumps(bench.compute_targets(example)))
+def test_example_measures_everything(example: dict, bench: ModuleType) -> None:
+    pinned = {e["bytes"] for e in example["helper_vs_raw"] if e["memory"] == "pinned"}
+    assert pinned == set(bench.PINNED_RAW_MIN)
+    batch = example["batch"]
+    assert batch["skipped"] is None
+    assert set(batch["ceiling"]) == {"both", "h2d", "d2h"}
+    assert [p["slots"] for p in batch["slots"]] == list(bench.SLOT_COUNTS)
+    for point in batch["slots"]:
+        assert {"gbps", "seconds", "ratio_to_ceiling", "verified"} <= set(point)
 
 
-def test_targets_fail_and_na(example: dict, bench: ModuleType) -> None:
-    doc = copy.deepcopy(example)
-    for row in doc["results"]:
-        if row["method"] == bench.HELPERS_PINNED and row["bytes"] == bench.GiB and row["direction"] == "d2h":
-            row["gbps_median"] = 0.5 * row["gbps_median"]
-    doc["overhead_us"] = {"bytes": 4096, "skipped": "synthetic"}
-    targets = bench.compute_targets(doc)
-    assert targets["pinned_near_best"]["pass"] is False
-    assert targets["helper_overhead"]["pass"] is None
-    assert targets["helpers_match_raw"]["pass"] is True
-    assert targets["all_pass"] is False
+@pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
+def test_recorded_targets_are_the_benchmarks(path: Path, bench: ModuleType) -> None:
+    doc = json.loads(path.read_text())
+    assert doc["targets"] == json.loads(json.dumps(bench.compute_targets(doc)))
+    rows = copy.deepcopy(doc["results"])
+    assert bench.add_ratios(rows) == doc["results"]
 
 
-def test_render_writes_a_png(plot: ModuleType, example: dict, tmp_path: Path) -> None:
-    out = tmp_path / "sub" / "performance.png"
-    doc = plot.render(EXAMPLE, out)
-    assert doc == example
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 10_000
+# --------------------------------------------------------------------------- #
+# Pure functions                                                              #
+# --------------------------------------------------------------------------- #
+def test_ratios_to_best(render: ModuleType, bench: ModuleType) -> None:
+    rows = [
+        bench.summarize("a", "h2d", MiB, [MiB / 10e9], "events"),  # 10 GB/s
+        bench.summarize("b", "h2d", MiB, [MiB / 20e9], "events", verified=True),
+        bench.summarize("c", "h2d", MiB, [MiB / 40e9], "events", verified=False),
+        bench.summarize("a", "d2h", MiB, [MiB / 5e9], "events"),
+        bench.skipped_row("b", "d2h", MiB, "events", "no memory"),
+    ]
+    # "c" returned wrong bytes: never the fastest, but still shown against it.
+    assert render.ratios_to_best(rows) == [0.5, 1.0, 2.0, 1.0, None]
+    assert [r["ratio_to_best"] for r in bench.add_ratios(rows)] == [
+        0.5,
+        1.0,
+        2.0,
+        1.0,
+        None,
+    ]
 
 
-def test_table_names_every_method_and_direction(plot: ModuleType, example: dict) -> None:
-    text = plot.table_rst(example)
-    assert ".. list-table::" in text
-    for method in {r["method"] for r in example["results"]}:
-        assert method in text, method
-    for direction in {r["direction"] for r in example["results"]}:
-        assert DIRECTION_LABELS[direction] in text
-    assert "16 MiB" in text and "1 GiB" in text
-    assert "synthetic example" in text
-    assert text.count("**PASS**") == 3
+def test_time_interleaved_takes_turns(bench: ModuleType) -> None:
+    calls: list[str] = []
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    ticks = iter(range(1, 1000))
+
+    def measure(fn) -> float:
+        fn()
+        return float(next(ticks))
+
+    times = bench.time_interleaved(fns, measure, reps=4, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert times == [[3.0, 6.0, 7.0, 10.0], [4.0, 5.0, 8.0, 9.0]]
+    assert bench.time_interleaved(fns[:1], measure, reps=3) == [[11.0, 12.0, 13.0]]
 
 
+def test_summaries(bench: ModuleType) -> None:
+    us = 1e-6
+    assert bench.overhead([2 * us, 3 * us, 9 * us], [1 * us, 1.5 * us, 1 * us]) == {
+        "helper_us": 3.0,
+        "raw_us": 1.0,
+        "overhead_us": 2.0,
+    }
+    got = bench.comparison([MiB / 8e9] * 3, [MiB / 10e9] * 3, MiB)
+    assert got == {"helper_gbps_median": 8.0, "raw_gbps_median": 10.0, "ratio": 0.8}
+    point = bench.batch_point([0.004, 0.002, 0.003], 100_000_000, ceiling_gbps=100.0)
+    assert point["seconds"] == 0.002 and point["gbps"] == 50.0
+    assert point["ratio_to_ceiling"] == 0.5
+    points = [
+        {"slots": 1, "gbps": 30.0, "verified": True},
+        {"slots": 2, "gbps": 90.0, "verified": False},
+        {"slots": 3, "gbps": 80.0, "verified": True},
+    ]
+    assert bench.best_slots(points) == 3
+    assert bench.best_slots(points[1:2]) is None
+
+
+# --------------------------------------------------------------------------- #
+# Targets from synthetic results                                              #
+# --------------------------------------------------------------------------- #
+def _verdicts(bench: ModuleType, doc: dict) -> dict[str, bool | None]:
+    return {k: v if k == "all_pass" else v["pass"] for k, v in bench.compute_targets(doc).items()}
+
+
+def test_example_passes_every_target(bench: ModuleType, example: dict) -> None:
+    assert set(_verdicts(bench, example).values()) == {True}
+
+
+@pytest.mark.parametrize(("h2d_us", "expected"), [(1.5, True), (1.51, False), (None, None)])
+def test_overhead_target(bench: ModuleType, example: dict, h2d_us, expected) -> None:
+    if h2d_us is None:
+        example["overhead_us"] = {"bytes": 4096, "calls": 5000, "skipped": "synthetic"}
+    else:
+        example["overhead_us"]["h2d"]["overhead_us"] = h2d_us
+    verdicts = _verdicts(bench, example)
+    assert verdicts["helper_overhead"] is expected
+    assert verdicts["all_pass"] is expected
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "ratio", "expected"),
+    [
+        (64 * KiB, 0.70, True),
+        (64 * KiB, 0.69, False),
+        (1 * MiB, 0.90, True),
+        (1 * MiB, 0.899, False),
+    ],
+)
+def test_pinned_helpers_vs_raw_target(
+    bench: ModuleType, example: dict, nbytes: int, ratio: float, expected: bool
+) -> None:
+    _pinned_entry(example, nbytes)["d2h"]["ratio"] = ratio
+    target = bench.compute_targets(example)["pinned_helpers_vs_raw"]
+    assert target["pass"] is expected
+    assert "(interleaved)" in target["summary"]
+
+
+def test_pinned_target_falls_back_to_the_rate_tables(bench: ModuleType, example: dict) -> None:
+    example["helper_vs_raw"] = [e for e in example["helper_vs_raw"] if e["memory"] != "pinned"]
+    target = bench.compute_targets(example)["pinned_helpers_vs_raw"]
+    assert "(rate tables)" in target["summary"]
+    helper = _row(example, bench.HELPERS_PINNED, "h2d", 64 * KiB)["gbps_median"]
+    raw = _row(example, bench.RAW_PINNED, "h2d", 64 * KiB)["gbps_median"]
+    want = helper / raw
+    got = next(c for c in target["checks"] if c["bytes"] == 64 * KiB and c["direction"] == "h2d")
+    assert got["ratio"] == round(want, 4)
+    for method in (bench.HELPERS_PINNED, bench.RAW_PINNED):
+        example["results"] = [r for r in example["results"] if r["method"] != method]
+    assert bench.compute_targets(example)["pinned_helpers_vs_raw"]["pass"] is None
+
+
+@pytest.mark.parametrize(
+    ("share", "verified", "expected"),
+    [(0.95, True, True), (0.949, True, False), (0.99, False, False)],
+    ids=["at-target", "below", "wrong-output"],
+)
+def test_batch_target(bench: ModuleType, example: dict, share: float, verified: bool, expected: bool) -> None:
+    batch = example["batch"]
+    batch["ceiling"]["both"]["gbps"] = 100.0
+    for point in batch["slots"]:  # 4 slots are the fastest
+        point["gbps"] = 100.0 * share * point["slots"] / 4
+        point["verified"] = verified
+    target = bench.compute_targets(example)["batch_at_ceiling"]
+    assert target["pass"] is expected
+    assert target["best_slots"] == (4 if verified else None)
+
+
+def test_batch_target_without_cvcuda(bench: ModuleType, example: dict) -> None:
+    example["batch"] = bench._batch_stub("cvcuda is not installed")
+    verdicts = _verdicts(bench, example)
+    assert verdicts["batch_at_ceiling"] is None
+    assert verdicts["all_pass"] is None  # not a PASS: one target was not evaluated
+    summary = bench.compute_targets(example)["batch_at_ceiling"]["summary"]
+    assert "cvcuda is not installed" in summary
+
+
+def test_large_size_targets(bench: ModuleType, example: dict) -> None:
+    _row(example, bench.HELPERS_PINNED, "d2h", 1 << 30)["gbps_median"] /= 2
+    next(e for e in example["helper_vs_raw"] if e["memory"] == "pageable")["h2d"]["ratio"] = 0.96
+    verdicts = _verdicts(bench, example)
+    assert verdicts["pinned_near_best"] is False
+    assert verdicts["helpers_match_raw"] is False
+    assert verdicts["all_pass"] is False
+
+
+# --------------------------------------------------------------------------- #
+# Converting a schema-1 file                                                  #
+# --------------------------------------------------------------------------- #
+def _schema_1(doc: dict) -> dict:
+    old = copy.deepcopy(doc)
+    for key in ("schema", "batch", "cvcuda", "targets"):
+        old.pop(key)
+    for row in old["results"]:
+        row.pop("ratio_to_best")
+    old["helper_vs_raw"] = next(e for e in old["helper_vs_raw"] if e["memory"] == "pageable")
+    old["helper_vs_raw"].pop("memory")
+    return old
+
+
+def test_upgrade_keeps_the_measurements(bench: ModuleType, example: dict) -> None:
+    old = _schema_1(example)
+    new = bench.upgrade_results(old)
+    assert new["schema"] == bench.SCHEMA
+    assert [r["gbps_median"] for r in new["results"]] == [r["gbps_median"] for r in old["results"]]
+    assert [r["ratio_to_best"] for r in new["results"]] == [r["ratio_to_best"] for r in example["results"]]
+    assert new["helper_vs_raw"] == [{"memory": "pageable", **old["helper_vs_raw"]}]
+    assert new["batch"]["skipped"] and "schema 1" in new["schema_note"]
+    assert new["targets"]["batch_at_ceiling"]["pass"] is None
+    assert "(rate tables)" in new["targets"]["pinned_helpers_vs_raw"]["summary"]
+    assert bench.upgrade_results(new) == new
+    with pytest.raises(ValueError, match="schema"):
+        bench.upgrade_results({**new, "schema": 99})
+
+
+def test_upgrade_command_rewrites_the_file(example: dict, tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(_schema_1(example)))
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--upgrade", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(path.read_text())["schema"] == 2
+    assert "PASS" in proc.stdout and "results schema 2" in proc.stdout
+
+
+# --------------------------------------------------------------------------- #
+# Rendering                                                                   #
+# --------------------------------------------------------------------------- #
 def _rst_warnings(text: str) -> str:
     core = pytest.importorskip("docutils.core")
     stream = io.StringIO()
-    core.publish_doctree(text, settings_overrides={"warning_stream": stream, "report_level": 2})
+    settings = {"warning_stream": stream, "report_level": 2}
+    core.publish_doctree(text, settings_overrides=settings)
     return stream.getvalue()
 
 
-def test_table_is_valid_rst(plot: ModuleType, example: dict) -> None:
-    assert _rst_warnings(plot.table_rst(example)) == ""
+def test_text_and_rst_come_from_the_same_sections(render: ModuleType, example: dict) -> None:
+    text, rst = render.format_text(example), render.to_rst(example)
+    tables = [s for s in render.sections(example) if s.header]
+    assert [s.key for s in tables] == ["targets", "batch", "comparisons", "h2d", "d2h"]
+    assert rst.count(".. list-table::") == len(tables)
+    for section in tables:
+        assert render._cell(section.title) in rst
+        assert section.title.translate(render._ASCII) in text
+        for row in section.rows:
+            assert row[0].translate(render._ASCII) in text
+    assert text.isascii()
+    for method in {r["method"] for r in example["results"]}:
+        assert method in text and render._cell(method) in rst
+    assert text.count("PASS ") == len(TARGETS) and rst.count("**PASS**") == len(TARGETS)
+    assert "SYNTHETIC" in text and "synthetic example" in rst
+    assert "Best: 3 slots" in text and "96.6%" in text
 
 
-def test_table_of_a_partial_run(plot: ModuleType, bench: ModuleType, example: dict, tmp_path: Path) -> None:
-    """A quick run without CuPy, with a skipped point: the table and figure still come out."""
+def test_text_shows_each_method_against_the_fastest(render: ModuleType, example: dict) -> None:
+    text = render.format_text(example, keys=("h2d",))
+    row = _row(example, "helpers pinned async", "h2d", 1 << 30)
+    line = next(ln for ln in text.splitlines() if ln.startswith("helpers pinned async"))
+    assert f"{row['gbps_median']:.2f} ({row['ratio_to_best']:.0%})" in line
+
+
+def test_rst_is_valid(render: ModuleType, example: dict) -> None:
+    assert _rst_warnings(render.to_rst(example)) == ""
+    for keys in (render.SUMMARY_KEYS, render.DETAIL_KEYS):
+        assert _rst_warnings(render.to_rst(example, keys)) == ""
+
+
+def test_rst_of_a_partial_run(render: ModuleType, bench: ModuleType, example: dict) -> None:
+    """A quick run without CuPy or CV-CUDA, with a skipped point and odd text."""
     doc = copy.deepcopy(example)
-    doc["synthetic"] = False
-    doc["quick"] = True
-    doc["results"] = [r for r in doc["results"] if not r["method"].startswith("CuPy") and r["bytes"] <= 16 * bench.MiB]
-    doc["results"][0] = bench.skipped_row(doc["results"][0]["method"], "h2d", 4096, "wallclock", "a_b_ *odd* `text`")
+    doc.update(synthetic=False, quick=True, batch=bench._batch_stub("no *cvcuda*_ here"))
+    doc["results"] = [r for r in doc["results"] if not r["method"].startswith("CuPy") and r["bytes"] <= 16 * MiB]
+    odd = "a_b_ *odd* `text` |x|"
+    doc["results"][0] = bench.skipped_row(doc["results"][0]["method"], "h2d", 4096, "wallclock", odd)
     for m in doc["methods"]:
         if m["name"].startswith("CuPy"):
-            m.update(available=False, note="cupy not usable: ModuleNotFoundError: No module named 'cupy'")
+            m.update(available=False, note="cupy not usable: No module named 'cupy'")
+    bench.add_ratios(doc["results"])
     doc["targets"] = bench.compute_targets(doc)
-    text = plot.table_rst(doc)
-    assert "warning::" not in text
-    assert "Not measured: CuPy pinned" in text
-    assert "1 GiB" not in text.split(".. list-table::")[1].split("- Per-call")[0]
-    assert _rst_warnings(text) == ""
-    path = tmp_path / "partial.json"
-    path.write_text(json.dumps(doc))
-    png = tmp_path / "partial.png"
-    plot.render(path, png)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rst = render.to_rst(doc)
+    assert "warning::" not in rst
+    assert "Not measured: CuPy pinned" in rst
+    assert "1 GiB" not in rst.split("host → device: GB/s")[1]
+    assert "Batch not measured" in rst and "**N/A**" in rst
+    assert _rst_warnings(rst) == ""
+    render.render(doc)  # the figure copes too
 
 
-def test_bench_without_a_gpu_exits_3_with_one_line(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "samples" / "interoperability"))
-    try:
-        from cuda_python_common import gpu_unavailable_reason
-    except ImportError as exc:  # cuda-bindings missing: the script must say so the same way
-        why, keyword = str(exc), "cannot import"
-    else:
-        why = gpu_unavailable_reason()
-        keyword = "driver" if why and "driver" in why.lower() else "device"
-    env = dict(os.environ)
-    if why is None:  # a usable GPU here: hide it, so the no-GPU path is what runs
-        env["CUDA_VISIBLE_DEVICES"] = ""
+def test_load_refuses_an_old_or_foreign_file(render: ModuleType, example: dict, tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({**example, "schema": 1}))
+    with pytest.raises(ValueError, match="--upgrade"):
+        render.load(path)
+    path.write_text(json.dumps({"results": []}))
+    with pytest.raises(ValueError, match="not a transfer-benchmark results file"):
+        render.load(path)
+
+
+def test_plot_fits_the_page(render: ModuleType, example: dict, tmp_path: Path) -> None:
+    from matplotlib.text import Text
+
+    out = tmp_path / "sub" / "performance.png"
+    fig = render.render(example, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width_in = fig.get_size_inches()[0]
+    assert width_in == 8.0  # shown about 800 px wide
+    px_per_pt = 800 / (width_in * 72)
+    texts = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+    assert texts
+    smallest = min(t.get_fontsize() for t in texts) * px_per_pt
+    assert smallest >= 11, f"text {smallest:.1f} px high at 800 px"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0] == "helpers pinned async (recommended)"
+    assert len(labels) == len(render.PLOT_LINES)
+    for ax in fig.axes:
+        widths = {ln.get_label(): ln.get_linewidth() for ln in ax.get_lines()}
+        top = widths.pop("helpers pinned async (recommended)")
+        assert all(top > w for w in widths.values()), widths
+
+
+def test_plot_names_real_methods(render: ModuleType, bench: ModuleType) -> None:
+    names = {m.name for m in bench.METHODS}
+    assert {m for m, *_ in render.PLOT_LINES} <= names
+    assert render.RECOMMENDED == bench.HELPERS_PINNED
+    interop_docs = _import("interop_docs", ROOT / "docs" / "_ext")
+    assert set(interop_docs.APPROACH_METHODS.values()) <= names
+
+
+def test_write_docs_assets(render: ModuleType, tmp_path: Path) -> None:
+    doc = render.write_docs_assets(tmp_path, EXAMPLE)
+    assert doc["synthetic"] is True
+    summary = (tmp_path / "performance_summary.rst").read_text()
+    table = (tmp_path / "performance_table.rst").read_text()
+    assert "warning::" in summary and ":: Targets" in summary and "Overlapped batch" in summary
+    assert "host → device: GB/s" in table and "Overlapped batch" not in table
+    assert (tmp_path / "performance.png").stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- #
+# The script                                                                  #
+# --------------------------------------------------------------------------- #
+def test_bench_is_a_script_beside_its_renderer() -> None:
+    source = BENCH.read_text()
+    assert "sys.path" not in source.split('"""', 2)[2]  # no edits, only imports
+    assert "from render_results import" in source
+    assert not (ROOT / "tests" / "benchmarks" / "bench_transfers.py").exists()  # not a test
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert '"performance" / "bench_transfers.py"' in noxfile
+    assert noxfile.count("env=_samples_on_path()") >= 2  # bench and gpu sessions
+
+
+def _run_bench(env: dict, tmp_path: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     text = proc.stdout + proc.stderr
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert proc.returncode == 3, text
-    assert len(lines) == 1, text
     assert "Traceback" not in text
-    assert keyword in lines[0].lower(), lines[0]
-    assert lines[0].startswith("bench_transfers.py: cannot run:")
     assert not out.exists()
+    return proc, [line for line in text.splitlines() if line.strip()]
+
+
+def test_bench_without_a_gpu_exits_3_with_one_line(preflight: ModuleType, tmp_path: Path) -> None:
+    why = preflight.gpu_unavailable_reason()
+    env = {**os.environ, "PYTHONPATH": str(SAMPLES_DIR)}
+    if why is None:  # a usable GPU here: hide it, so the no-GPU path is what runs
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    proc, lines = _run_bench(env, tmp_path)
+    assert proc.returncode == preflight.EXIT_GPU_UNAVAILABLE == 3, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("bench_transfers.py: cannot run:")
+    if why is not None:
+        assert lines[0].endswith(why)
+
+
+def test_bench_without_pythonpath_says_so(preflight: ModuleType, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc, lines = _run_bench(env, tmp_path)
+    assert proc.returncode == preflight.EXIT_GPU_UNAVAILABLE, lines
+    assert len(lines) == 1 and "PYTHONPATH" in lines[0], lines
+
+
+# --------------------------------------------------------------------------- #
+# The page                                                                    #
+# --------------------------------------------------------------------------- #
+def test_performance_page_builds(built_site: Path) -> None:
+    html = (built_site / "performance.html").read_text()
+    assert '<img alt="Four methods' in html and "performance.png" in html
+    assert html.index("performance.png") < html.index("Targets")
+    assert "Overlapped batch" in html and "Full figures" in html
+    for verdict in ("PASS", "FAIL", "N/A"):
+        html = html.replace(f"<strong>{verdict}</strong>", "<strong>verdict</strong>")
+    assert html.count("<strong>verdict</strong>") == len(TARGETS)
+    assert "docs/performance/bench_transfers.py" in html

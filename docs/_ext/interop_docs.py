@@ -11,17 +11,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
 
+import preflight  # docs/conf.py puts the samples' folder on sys.path
+
 DOCS = Path(__file__).resolve().parent.parent
 RECORDED = DOCS / "recorded_outputs"
 GENERATED = DOCS / "_generated"
+PERFORMANCE = DOCS / "performance"
 
 #: External API pages by name prefix; ``{name}`` is the full dotted name.
 EXTERNAL_APIS: list[tuple[str, str, str]] = [
@@ -45,14 +50,8 @@ CVCUDA_PAGES = {
 }
 
 
-#: The gallery's reading order: the three approaches first, then the special cases.
-SAMPLE_ORDER = [
-    "cuda_python_interop_1.py",
-    "cuda_python_interop_2.py",
-    "cuda_python_interop_3.py",
-    "cuda_python_strides.py",
-    "cuda_core_interop.py",
-]
+#: The gallery's reading order, defined once with the samples (preflight.SAMPLES).
+SAMPLE_ORDER = list(preflight.SAMPLES)
 
 
 class SampleOrder:
@@ -126,15 +125,20 @@ def _polish_sample_page(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] += recorded_output_rst(match.group(1))
 
 
+def load_renderer() -> ModuleType:
+    """``docs/performance/render_results.py``, the one renderer of the benchmark's results,
+    loaded afresh from its file on each build (sys.path stays as it is)."""
+    spec = importlib.util.spec_from_file_location("render_results", PERFORMANCE / "render_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _performance_artifacts(app: Sphinx) -> None:
-    """Write _generated/performance.png and performance_table.rst from the results JSON,
-    and the comparison table's GB/s substitutions."""
-    import sys
-
-    sys.path.insert(0, str(DOCS / "performance"))
-    from plot_results import write_docs_assets
-
-    data = write_docs_assets(GENERATED)
+    """Write the Performance page's figure and tables into _generated/ from the results
+    JSON (performance.png, performance_summary.rst, performance_table.rst), and the
+    comparison table's GB/s substitutions."""
+    data = load_renderer().write_docs_assets(GENERATED)
     app.config.rst_epilog = (app.config.rst_epilog or "") + comparison_substitutions(data)
 
 

@@ -1,0 +1,531 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Render the transfer benchmark's results (``results.json``): text, reST, plot.
+
+The one place the results are rendered, for the console and for the docs:
+
+* :func:`sections` turns a results document into titled tables and notes;
+  :func:`format_text` prints them (the benchmark's report) and :func:`to_rst`
+  writes the same tables as reST ``list-table`` directives (the Performance
+  page).
+* :func:`render` draws the main methods' rates as a share of the fastest
+  method at each size, host -> device and device -> host side by side, sized
+  for the page width, with the recommended path highlighted.
+* :func:`write_docs_assets` writes the figure and the reST for the docs build.
+
+Everything here only reads JSON, so it runs without a GPU. ``bench_transfers.py``
+beside this file writes the JSON (``nox -s bench``); ``results.example.json``
+is a synthetic example of the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+#: The results schema this module reads and ``bench_transfers.py`` writes.
+SCHEMA = 2
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+EXAMPLE = HERE / "results.example.json"
+
+DIRECTIONS = {"h2d": "host → device", "d2h": "device → host"}
+#: The path the samples recommend for streaming: highlighted in the plot.
+RECOMMENDED = "helpers pinned async"
+#: The plot's lines: (method, colour, line style, line width); drawn in this
+#: order, so the recommended path comes last and lies on top.
+PLOT_LINES = (
+    ("raw cudaMemcpy (pageable)", "#e8a766", (0, (4, 2)), 2.0),
+    ("helpers (pageable)", "#b35900", "-", 2.0),
+    ("raw cudaMemcpyAsync (pinned)", "#8fb3e0", (0, (4, 2)), 2.0),
+    (RECOMMENDED, "#0a4c99", "-", 3.4),
+)
+#: The figure is drawn for a page column about 800 px wide: 8 inches at the
+#: browser's 100 px per inch, so a 10 pt label shows at about 14 px.
+PLOT_SIZE_IN = (8.0, 4.9)
+PLOT_DPI = 200  # sharp on high-density screens
+#: The sections the page shows under the figure; the rest go to the full table.
+SUMMARY_KEYS = ("run", "targets", "batch")
+DETAIL_KEYS = ("comparisons", "h2d", "d2h", "notes")
+_ASCII = str.maketrans({"→": "->", "∥": "||", "×": "x", "—": "-", "≥": ">="})
+
+
+class Section(NamedTuple):
+    """A titled table (``header`` and ``rows`` of text cells) and/or notes."""
+
+    key: str
+    title: str = ""
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- #
+# Numbers and units                                                           #
+# --------------------------------------------------------------------------- #
+def format_bytes(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} B"
+
+
+def format_cuda_version(v: int | None) -> str:
+    """13000 -> '13.0'; ``None`` or 0 -> 'unknown'."""
+    if not v:
+        return "unknown"
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def verdict(flag: bool | None) -> str:
+    return {True: "PASS", False: "FAIL"}.get(flag, "N/A")
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _gbps(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f} GB/s"
+
+
+def _us(x: float | None, sign: str = "") -> str:
+    return "n/a" if x is None else f"{x:{sign}.2f} us"
+
+
+# --------------------------------------------------------------------------- #
+# Reading                                                                     #
+# --------------------------------------------------------------------------- #
+def load(results_path: Path) -> dict[str, Any]:
+    """Parse a results file and check that it is one this module can render."""
+    doc = json.loads(Path(results_path).read_text())
+    missing = [k for k in ("device", "driver", "date", "results") if k not in doc]
+    if missing:
+        raise ValueError(
+            f"{results_path}: not a transfer-benchmark results file "
+            f"(missing {', '.join(missing)})"
+        )
+    if doc.get("schema", 1) != SCHEMA:
+        raise ValueError(
+            f"{results_path}: results schema {doc.get('schema', 1)}, this renderer "
+            f"reads schema {SCHEMA}: run bench_transfers.py --upgrade {results_path}"
+        )
+    return doc
+
+
+def _measured(row: dict[str, Any]) -> bool:
+    return row.get("gbps_median") is not None
+
+
+def ratios_to_best(rows: Sequence[dict[str, Any]]) -> list[float | None]:
+    """Each row's median rate as a share of the fastest method's at the same size
+    and direction (rows whose data came back wrong are never the fastest)."""
+    best: dict[tuple[str, int], float] = {}
+    for r in rows:
+        if _measured(r) and r.get("verified") is not False:
+            key = (r["direction"], r["bytes"])
+            best[key] = max(best.get(key, 0.0), r["gbps_median"])
+    out: list[float | None] = []
+    for r in rows:
+        top = best.get((r["direction"], r["bytes"]))
+        out.append(round(r["gbps_median"] / top, 4) if _measured(r) and top else None)
+    return out
+
+
+def _rate_cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "—"
+    if not _measured(row):
+        return "skipped"
+    text = f"{row['gbps_median']:.2f}"
+    if row.get("ratio_to_best") is not None:
+        text += f" ({row['ratio_to_best']:.0%})"
+    if row.get("verified") is False:
+        text += " MISMATCH"
+    return text
+
+
+# --------------------------------------------------------------------------- #
+# The sections: one source for the console report and the page's tables      #
+# --------------------------------------------------------------------------- #
+def _run_section(doc: dict[str, Any]) -> Section:
+    driver = f"driver CUDA {format_cuda_version(doc.get('driver'))}"
+    if doc.get("driver_release"):
+        driver += f" ({doc['driver_release']})"
+    versions = ", ".join(
+        f"{name} {doc.get(key) or 'not installed'}"
+        for name, key in (
+            ("cuda-bindings", "cuda_bindings"),
+            ("CV-CUDA", "cvcuda"),
+            ("numpy", "numpy"),
+            ("CuPy", "cupy"),
+            ("PyTorch", "torch"),
+            ("Python", "python"),
+        )
+    )
+    line = (
+        f"Measured on {doc.get('device')}, {driver}, runtime "
+        f"{format_cuda_version(doc.get('runtime'))}; {versions}; {doc.get('date')}"
+    )
+    if doc.get("quick"):
+        line += ", quick run"
+    return Section("run", notes=(line + ".",))
+
+
+def _targets_section(doc: dict[str, Any]) -> Section:
+    rows = tuple(
+        (verdict(t.get("pass")), t.get("description", key), t.get("summary", ""))
+        for key, t in (doc.get("targets") or {}).items()
+        if isinstance(t, dict)
+    )
+    return Section("targets", "Targets", ("Verdict", "Target", "Measured"), rows)
+
+
+def _batch_section(doc: dict[str, Any]) -> Section:
+    batch = doc.get("batch") or {}
+    title = "Overlapped batch: host → device, flip, device → host"
+    if batch.get("frames") and batch.get("frame_shape"):
+        shape = "×".join(str(d) for d in batch["frame_shape"])
+        title += f", {batch['frames']} frames of {shape} uint8"
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    ceiling = batch.get("ceiling") or {}
+    labels = {
+        "both": "ceiling: raw h2d ∥ d2h on two streams, no kernel",
+        "h2d": "raw h2d alone",
+        "d2h": "raw d2h alone",
+    }
+    if ceiling.get("skipped"):
+        notes.append(f"Ceiling not measured: {ceiling['skipped']}")
+    for key, label in labels.items():
+        point = ceiling.get(key)
+        if point:
+            share = "100.0%" if key == "both" else "—"
+            ms = f"{point['seconds'] * 1e3:.2f} ms"
+            rows.append((label, _gbps(point.get("gbps")), share, ms, "—"))
+    for run in batch.get("slots") or ():
+        n = run["slots"]
+        label = f"batch, {n} slot" + (
+            " (serial, host sync per frame)" if n == 1 else "s"
+        )
+        check = {True: "verified", False: "MISMATCH"}.get(run.get("verified"), "—")
+        ms = "—" if run.get("seconds") is None else f"{run['seconds'] * 1e3:.2f} ms"
+        share = pct(run.get("ratio_to_ceiling"))
+        rows.append((label, _gbps(run.get("gbps")), share, ms, check))
+    if batch.get("skipped"):
+        notes.append(f"Batch not measured: {batch['skipped']}")
+    if batch.get("best_slots") is not None:
+        n = batch["best_slots"]
+        notes.append(
+            f"Best: {n} slot{'s' if n != 1 else ''} (streams and buffer sets)."
+        )
+    if rows:
+        notes.append(
+            "GB/s counts the bytes up plus the bytes down over the time from the "
+            "first call to the last stream synchronize; best of "
+            f"{batch.get('runs', '?')} runs after a warm-up."
+        )
+    header = ("Run", "GB/s", "Share of ceiling", "Time", "Output")
+    return Section("batch", title, header if rows else (), tuple(rows), tuple(notes))
+
+
+def _comparisons_section(doc: dict[str, Any]) -> Section:
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    ovh = doc.get("overhead_us") or {}
+    size = format_bytes(ovh.get("bytes") or 4096)
+    if ovh.get("skipped"):
+        notes.append(f"Per-call overhead not measured: {ovh['skipped']}")
+    elif ovh:
+        what = f"time per call, {size} pageable, synchronous"
+        for direction, label in DIRECTIONS.items():
+            o = ovh.get(direction) or {}
+            rows.append(
+                (
+                    what,
+                    label,
+                    _us(o.get("helper_us")),
+                    _us(o.get("raw_us")),
+                    _us(o.get("overhead_us"), "+"),
+                )
+            )
+        notes.append(
+            f"Per-call times: median of {ovh.get('calls')} calls each, helper and "
+            "raw calls interleaved, the call alone timed."
+        )
+    for entry in doc.get("helper_vs_raw") or ():
+        size = format_bytes(entry.get("bytes") or 0)
+        memory = entry.get("memory", "pageable")
+        what = f"rate, {size} {memory}" + (" async" if memory == "pinned" else "")
+        if entry.get("skipped"):
+            notes.append(
+                f"Helpers vs raw, {size} {memory}: not measured: {entry['skipped']}"
+            )
+            continue
+        for direction, label in DIRECTIONS.items():
+            o = entry.get(direction) or {}
+            rows.append(
+                (
+                    what,
+                    label,
+                    _gbps(o.get("helper_gbps_median")),
+                    _gbps(o.get("raw_gbps_median")),
+                    pct(o.get("ratio")),
+                )
+            )
+    if rows:
+        notes.append(
+            "Rates: medians over interleaved helper and raw copies on the same "
+            "memory (pinned: event-timed on one stream; pageable: until synchronized)."
+        )
+    header = ("Measurement", "Direction", "Helper", "Raw", "Helper vs raw")
+    title = "The helpers against the raw binding, measured interleaved"
+    return Section(
+        "comparisons", title, header if rows else (), tuple(rows), tuple(notes)
+    )
+
+
+def _rates_section(doc: dict[str, Any], direction: str) -> Section:
+    rows = doc.get("results", [])
+    sizes = sorted({r["bytes"] for r in rows})
+    index = {(r["method"], r["direction"], r["bytes"]): r for r in rows}
+    table = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [
+            r for r in rows if r["method"] == method and r["direction"] == direction
+        ]
+        if not mine:
+            continue
+        cells = (_rate_cell(index.get((method, direction, n))) for n in sizes)
+        table.append((method, mine[0].get("timer", ""), *cells))
+    title = (
+        f"{DIRECTIONS[direction]}: GB/s, median of {doc.get('repeats', '?')} or more "
+        "timed copies (in brackets: share of the fastest method at that size)"
+    )
+    header = ("Method", "Timer", *(format_bytes(n) for n in sizes))
+    return Section(direction, title, header, tuple(table))
+
+
+def _notes_section(doc: dict[str, Any]) -> Section:
+    notes = []
+    if doc.get("schema_note"):
+        notes.append(str(doc["schema_note"]))
+    for m in doc.get("methods", []):
+        if not m.get("available", True):
+            notes.append(f"Not measured: {m['name']} ({m.get('note')}).")
+    for r in doc.get("results", []):
+        where = (
+            f"{r['method']}, {DIRECTIONS[r['direction']]}, {format_bytes(r['bytes'])}"
+        )
+        if r.get("skipped"):
+            notes.append(f"Skipped: {where}: {r['skipped']}.")
+        if r.get("verified") is False:
+            notes.append(f"Data mismatch after {where}.")
+    notes.extend(f"Warning: {w}" for w in doc.get("warnings") or ())
+    return Section("notes", "Notes" if notes else "", notes=tuple(notes))
+
+
+def sections(doc: dict[str, Any]) -> list[Section]:
+    """The report, in order: run, targets, batch, comparisons, h2d, d2h, notes."""
+    return [
+        _run_section(doc),
+        _targets_section(doc),
+        _batch_section(doc),
+        _comparisons_section(doc),
+        _rates_section(doc, "h2d"),
+        _rates_section(doc, "d2h"),
+        _notes_section(doc),
+    ]
+
+
+def _pick(doc: dict[str, Any], keys: Iterable[str] | None) -> list[Section]:
+    wanted = None if keys is None else set(keys)
+    return [s for s in sections(doc) if wanted is None or s.key in wanted]
+
+
+# --------------------------------------------------------------------------- #
+# Text                                                                        #
+# --------------------------------------------------------------------------- #
+_NUMBER = re.compile(r"^[-+]?\d")
+
+
+def _text_table(
+    header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]
+) -> list[str]:
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    right = [
+        i > 0
+        and all(_NUMBER.match(r[i]) or r[i] in ("—", "n/a", "skipped") for r in rows)
+        for i in range(len(header))
+    ]
+    lines = []
+    for cells in (header, *rows):
+        parts = [
+            c.rjust(w) if r else c.ljust(w)
+            for c, w, r in zip(cells, widths, right, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def format_text(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
+    """The console report: the same sections as the page, as plain ASCII text."""
+    lines: list[str] = []
+    if doc.get("synthetic"):
+        lines.append("SYNTHETIC EXAMPLE DATA: NOT A MEASUREMENT")
+    for s in _pick(doc, keys):
+        if s.title:
+            lines += ["", s.title]
+        if s.header:
+            lines += _text_table(s.header, s.rows)
+        lines += [f"  {n}" if s.title else n for n in s.notes]
+    return "\n".join(lines).translate(_ASCII).strip("\n")
+
+
+# --------------------------------------------------------------------------- #
+# reST                                                                        #
+# --------------------------------------------------------------------------- #
+def _cell(text: str) -> str:
+    """Escape what would start inline markup: backslash, ``*``, backquote, ``|``
+    and a word-final ``_`` (a reference); ``non_blocking`` stays plain text."""
+    for ch in ("\\", "*", "`", "|"):
+        text = text.replace(ch, "\\" + ch)
+    return re.sub(r"_(?=[\s.,;:!?)\]'\"]|$)", r"\\_", text)
+
+
+def to_rst(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
+    """The sections as reST: a ``list-table`` per table, a bullet list of notes."""
+    picked = _pick(doc, keys)
+    out: list[str] = []
+    if doc.get("synthetic") and any(s.key == "run" for s in picked):
+        out += [
+            ".. warning::",
+            "",
+            "   These numbers are a **synthetic example** of the results format, "
+            "not a measurement.",
+            "   Run ``nox -s bench`` on a GPU machine to produce "
+            "``docs/performance/results.json``.",
+            "",
+        ]
+    for s in picked:
+        if s.header:
+            out += [f".. list-table:: {_cell(s.title)}", "   :header-rows: 1", ""]
+            for cells in (s.header, *s.rows):
+                for i, c in enumerate(cells):
+                    text = _cell(c)
+                    if s.key == "targets" and cells is not s.header and i == 0:
+                        text = f"**{text}**"
+                    out.append(f"   {'*' if i == 0 else ' '} - {text}")
+            out.append("")
+        elif s.title and s.notes:
+            out += [f".. rubric:: {_cell(s.title)}", ""]
+        if s.key == "run":
+            out += [_cell(n) for n in s.notes] + [""]
+        elif s.notes:
+            out += [f"- {_cell(n)}" for n in s.notes] + [""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- #
+# The plot                                                                    #
+# --------------------------------------------------------------------------- #
+def _tick(n: int) -> str:
+    return format_bytes(n).replace(" ", "\n")
+
+
+def render(doc: dict[str, Any], out_png: Path | None = None) -> Any:
+    """Draw the share of the fastest method per size; returns the matplotlib Figure.
+
+    Uses matplotlib's Agg canvas directly (no pyplot, no global backend switch).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator, PercentFormatter
+
+    rows = doc["results"]
+    sizes = sorted({r["bytes"] for r in rows})
+    fig = Figure(figsize=PLOT_SIZE_IN, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (direction, label) in zip(axes, DIRECTIONS.items(), strict=True):
+        ax.axhline(100, color="0.55", lw=1.0, zorder=1)
+        for method, color, style, width in PLOT_LINES:
+            pts = sorted(
+                (r["bytes"], 100 * r["ratio_to_best"])
+                for r in rows
+                if r["method"] == method
+                and r["direction"] == direction
+                and r.get("ratio_to_best") is not None
+            )
+            if not pts:
+                continue
+            mine = method == RECOMMENDED
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                color=color,
+                ls=style,
+                lw=width,
+                marker="o",
+                ms=6 if mine else 4,
+                zorder=4 if mine else 3,
+                label=f"{method} (recommended)" if mine else method,
+            )
+        ax.set_xscale("log", base=2)
+        if sizes:
+            ax.xaxis.set_major_locator(FixedLocator(sizes))
+            ax.set_xticklabels([_tick(n) for n in sizes])
+            ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.set_ylim(0, 108)
+        ax.set_title(label, fontsize=12)
+        ax.set_xlabel("transfer size", fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("share of the fastest method's GB/s", fontsize=11)
+
+    title = f"Copy rate as a share of the fastest method, {doc['device']}"
+    if doc.get("synthetic"):
+        title = "SYNTHETIC EXAMPLE, NOT A MEASUREMENT"
+    subtitle = (
+        f"median of the timed copies · driver CUDA "
+        f"{format_cuda_version(doc.get('driver'))} · {doc.get('date')}"
+    )
+    fig.suptitle(f"{title}\n{subtitle}", fontsize=12)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles[::-1],
+            labels[::-1],
+            loc="outside lower center",
+            ncols=2,
+            frameon=False,
+            fontsize=11,
+        )
+    if out_png is not None:
+        out_png = Path(out_png)
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, dpi=PLOT_DPI)
+    return fig
+
+
+# --------------------------------------------------------------------------- #
+# The docs build                                                              #
+# --------------------------------------------------------------------------- #
+def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, Any]:
+    """Write ``performance.png``, ``performance_summary.rst`` (run, targets,
+    batch) and ``performance_table.rst`` (the full figures) into ``out_dir``.
+
+    Uses ``results`` if given, else ``results.json`` beside this file, else the
+    synthetic ``results.example.json`` (whose pages then carry a warning).
+    """
+    path = results or (RESULTS if RESULTS.exists() else EXAMPLE)
+    doc = load(path)
+    out_dir = Path(out_dir)
+    render(doc, out_dir / "performance.png")
+    (out_dir / "performance_summary.rst").write_text(to_rst(doc, SUMMARY_KEYS))
+    (out_dir / "performance_table.rst").write_text(to_rst(doc, DETAIL_KEYS))
+    return doc
