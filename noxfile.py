@@ -17,17 +17,24 @@ Offline, on preinstalled packages: ``nox --no-venv --no-install -s <session>``.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import nox
 
 nox.needs_version = ">=2024.3.2"
-nox.options.default_venv_backend = "uv|virtualenv"
+# uv when it is installed, else virtualenv. nox probes for uv whatever the backend, and
+# logs "uv binary not found." where there is none: not an error, so that line is dropped.
+nox.options.default_venv_backend = "uv|virtualenv" if shutil.which("uv") else "virtualenv"
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 nox.options.sessions = ["lint", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -35,15 +42,32 @@ ROOT = Path(__file__).resolve().parent
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 DOCS_DIR = ROOT / "docs"
 BUILD_DIR = DOCS_DIR / "_build"
-EXIT_GPU_UNAVAILABLE = 3  # samples' "cannot run here" status (cuda_python_common.EXIT_GPU_UNAVAILABLE)
 SANITIZER_TOOLS = ("memcheck", "racecheck", "synccheck", "initcheck")
 FLAVOR = os.environ.get("CUDA_FLAVOR", "cu13")
 SPHINX_OPTS = ["-W", "--keep-going", "-n", "-T"]
 
 
+def _load_preflight() -> ModuleType:
+    """The samples' preflight module (standard library only, so nox can load it anywhere)."""
+    spec = importlib.util.spec_from_file_location("preflight", SAMPLES_DIR / "preflight.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PREFLIGHT = _load_preflight()
+EXIT_GPU_UNAVAILABLE = PREFLIGHT.EXIT_GPU_UNAVAILABLE  # a sample's "cannot run here" status
+
+
 def sample_paths() -> list[Path]:
-    """Every runnable sample: each ``*.py`` in samples/interoperability but the common module."""
-    return sorted(p for p in SAMPLES_DIR.glob("*.py") if p.name != "cuda_python_common.py")
+    """Every sample, in the gallery's reading order (preflight.SAMPLES)."""
+    return [SAMPLES_DIR / name for name in PREFLIGHT.SAMPLES]
+
+
+def _samples_on_path() -> dict[str, str]:
+    """PYTHONPATH with the samples' folder first, so scripts import their modules."""
+    rest = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(SAMPLES_DIR), rest]))}
 
 
 def _python(session: nox.Session) -> str:
@@ -125,7 +149,7 @@ def linkcheck(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """Lint with ruff check and ruff format --check."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -237,13 +261,17 @@ def sanitize(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measure host<->device transfer rates; writes docs/performance/results.json (``-- --quick`` for a short run)."""
     _install(session, "bench", FLAVOR)
-    session.run(_python(session), str(ROOT / "tests" / "benchmarks" / "bench_transfers.py"), *session.posargs)
+    script = DOCS_DIR / "performance" / "bench_transfers.py"  # imports the samples' modules
+    session.run(_python(session), str(script), *session.posargs, env=_samples_on_path())
 
 
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """The GPU runner: samples (their output re-recorded for GPU-less builds), then the tests with
-    GPU skips as failures, compute-sanitizer, the benchmark, and the docs with the gallery executed."""
+    """Run everything a GPU runner checks: samples, tests, sanitizers, benchmark and executed docs.
+
+    The samples' output is re-recorded for GPU-less builds, the tests run with GPU
+    skips as failures, then compute-sanitizer, the benchmark, and the docs with the
+    gallery executed."""
     _install(session, "test", "docs", "bench", FLAVOR)
     session.env["REQUIRE_GPU"] = "1"
     os.environ["REQUIRE_GPU"] = "1"
@@ -251,7 +279,8 @@ def gpu(session: nox.Session) -> None:
     _run_samples(session)
     session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q"]))
     sanitize(session)
-    session.run(_python(session), str(ROOT / "tests" / "benchmarks" / "bench_transfers.py"))
+    script = DOCS_DIR / "performance" / "bench_transfers.py"
+    session.run(_python(session), str(script), env=_samples_on_path())
     session.run(
         _python(session),
         "-m",

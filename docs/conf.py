@@ -27,8 +27,8 @@ def _gallery_should_execute() -> bool:
     if mode in {"0", "false", "no"}:
         return False
     try:
-        from cuda_python_common import gpu_unavailable_reason
-    except ImportError:  # cuda-bindings not installed: certainly no GPU run
+        from preflight import gpu_unavailable_reason  # standard library only
+    except ImportError:
         return False
     return gpu_unavailable_reason("cvcuda") is None
 
@@ -52,7 +52,8 @@ sphinx_gallery_conf = {
     "examples_dirs": [str(SAMPLES)],
     "gallery_dirs": ["auto_samples"],
     "filename_pattern": r".*\.py$",  # every sample is executed when the gallery runs
-    "ignore_pattern": r"cuda_python_common\.py$",  # a module, documented on the API page
+    # the modules the samples import: documented on the API page, not samples
+    "ignore_pattern": r"(cuda_python_common|preflight)\.py$",
     "plot_gallery": "True" if EXECUTE_GALLERY else "False",
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
@@ -68,6 +69,8 @@ sphinx_gallery_conf = {
     ),
     "show_memory": False,
     "min_reported_time": 0,
+    # No sg_execution_times pages: unlinked, and all zeros where the gallery is not run.
+    "write_computation_times": False,
 }
 
 autodoc_member_order = "bysource"
@@ -76,14 +79,29 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 add_module_names = False
 
 templates_path = []
-exclude_patterns = ["_build", "_generated", "**/GALLERY_HEADER.rst", "performance", "recorded_outputs", "snippets"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "**/GALLERY_HEADER.rst",
+    "performance",
+    "recorded_outputs",
+    "snippets",
+    "**sg_execution_times.rst",  # left in the source tree by older builds
+]
 html_theme = "pydata_sphinx_theme"
 html_title = "GPU Memory Interop Gallery"
 html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    # Gallery pages show 88-column code: they give the on-page TOC's width to it.
+    # Gallery pages (auto_samples/, matched by no pattern here) give the on-page
+    # TOC's width to their 88-column code.
+    "secondary_sidebar_items": {
+        page: ["page-toc", "sourcelink"]
+        for page in ("index", "installation", "performance", "troubleshooting", "api", "samples/**")
+    },
     "footer_start": ["copyright"],
 }
 html_show_sourcelink = True
