@@ -19,9 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shutil
-import textwrap
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +30,9 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import pytest
+from page_code import page_blocks
+
+import preflight
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +53,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-#: Gallery samples: every script but the shared module (``ignore_pattern`` in conf.py).
-SAMPLES = sorted(p.stem for p in SAMPLES_DIR.glob("*.py") if p.name != "cuda_python_common.py")
+#: Gallery samples, in reading order.
+SAMPLES = [Path(name).stem for name in preflight.SAMPLES]
 
 #: Page path -> screenshot name.
 PAGES: dict[str, str] = {
@@ -69,47 +70,6 @@ PAGES: dict[str, str] = {
 # --------------------------------------------------------------------------- expected code
 
 
-#: A code-producing directive and its option lines, at any indentation.
-DIRECTIVE = re.compile(
-    r"^(?P<indent>[ \t]*)\.\. (?P<name>literalinclude|code-block|code|sourcecode)::[ \t]*(?P<arg>.*)\n"
-    r"(?P<options>(?:(?P=indent)[ \t]+:[\w-]+:.*\n?)*)",
-    re.M,
-)
-#: Options that change the included text in ways ``expected_region`` does not model.
-UNMODELLED = {"lines", "pyobject", "prepend", "append", "diff", "tab-width", "encoding"}
-
-
-def literalinclude_text(rst: Path, target: str, options: dict[str, str]) -> str:
-    """The text Sphinx's ``literalinclude`` shows, computed from the source file.
-
-    Sphinx semantics: ``start-after`` keeps the lines after the first line that
-    contains it, ``end-before`` the lines before the first (later) line that
-    contains it; ``start-at``/``end-at`` keep the marker line. Then ``dedent``
-    (no value: ``textwrap.dedent``; N: N characters off each line). Nothing is
-    stripped: blank lines at either end stay (the Python lexer has stripnl off).
-    """
-    unmodelled = UNMODELLED & options.keys()
-    assert not unmodelled, f"{rst.name}: literalinclude of {target} uses {unmodelled}, which this test does not model"
-    lines = (rst.parent / target).resolve().read_text(encoding="utf-8").splitlines(keepends=True)
-    for key, keep_marker in (("start-after", False), ("start-at", True)):
-        if key in options:
-            at = next((i for i, line in enumerate(lines) if options[key] in line), None)
-            assert at is not None, f"{rst.name}: {key} {options[key]!r} not found in {target}"
-            lines = lines[at if keep_marker else at + 1 :]
-    for key, keep_marker in (("end-before", False), ("end-at", True)):
-        if key in options:
-            at = next((i for i, line in enumerate(lines) if options[key] in line), None)
-            assert at is not None, f"{rst.name}: {key} {options[key]!r} not found in {target}"
-            lines = lines[: at + 1 if keep_marker else at]
-    if "dedent" in options:
-        if options["dedent"] == "":
-            lines = textwrap.dedent("".join(lines)).splitlines(keepends=True)
-        else:
-            width = int(options["dedent"])
-            lines = [line[width:] or ("\n" if line.endswith("\n") else "") for line in lines]
-    return "".join(lines)
-
-
 @functools.cache
 def code_directives(rst_name: str) -> list[tuple[str, str | None]]:
     """(label, expected text or None) for each code block of a page's source, in order.
@@ -117,20 +77,7 @@ def code_directives(rst_name: str) -> list[tuple[str, str | None]]:
     ``None`` marks a block not from ``literalinclude`` (a ``code-block``), which
     is counted to keep the order aligned but not compared.
     """
-    rst = RST_DIR / rst_name
-    source = rst.read_text(encoding="utf-8")
-    assert "::\n\n" not in re.sub(r"^[ \t]*\.\. [\w-]+::.*$", "", source, flags=re.M), (
-        f"{rst_name} has a '::' literal block; the block order below would not line up"
-    )
-    found: list[tuple[str, str | None]] = []
-    for match in DIRECTIVE.finditer(source):
-        options = {k: v.strip() for k, v in re.findall(r":([\w-]+):[ \t]*(.*)", match["options"])}
-        if match["name"] == "literalinclude":
-            label = f"{Path(match['arg']).name} after {options.get('start-after', options.get('start-at', 'start'))!r}"
-            found.append((label, literalinclude_text(rst, match["arg"].strip(), options)))
-        else:
-            found.append((f"{match['name']} {match['arg']}", None))
-    return found
+    return [(block.label, block.text) for block in page_blocks(RST_DIR / rst_name)]
 
 
 def chomp(text: str) -> str:
@@ -280,7 +227,9 @@ def test_page_loads_cleanly_and_its_links_answer(
 def test_literalincludes_show_exactly_the_marked_region(rst_name: str, open_page: Any) -> None:
     expected = code_directives(rst_name)
     assert any(text is not None for _, text in expected), f"{rst_name} has no literalinclude"
-    shown = code_blocks(open_page(f"samples/interoperability/{Path(rst_name).stem}.html").page)
+    page = open_page(f"samples/interoperability/{Path(rst_name).stem}.html").page
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    shown = code_blocks(page)
     assert len(shown) == len(expected), (
         f"{rst_name} has {len(expected)} code directives but the page shows {len(shown)} code blocks"
     )
@@ -293,6 +242,7 @@ def test_literalincludes_show_exactly_the_marked_region(rst_name: str, open_page
 @pytest.mark.parametrize("rst_name", ["cuda_python.rst", "cuda_core.rst"])
 def test_copy_button_copies_exactly_the_code(rst_name: str, open_page: Any) -> None:
     page = open_page(f"samples/interoperability/{Path(rst_name).stem}.html").page
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     blocks = page.locator("article.bd-article div.highlight")
     expected = code_directives(rst_name)
     assert blocks.count() == len(expected)
@@ -393,3 +343,42 @@ def test_readme_screenshot(open_page: Any) -> None:
     if not README_SCREENSHOT.exists() or os.environ.get("UPDATE_README_SCREENSHOT", "") == "1":
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, README_SCREENSHOT)
+
+
+def test_approach_1_starts_within_the_first_screens(browser: Any, site_url: str) -> None:
+    """At 1400x900 the reader reaches Approach 1 within 2,500 px: the helpers'
+    code comes after it, and their guard rails are folded."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = LoadedPage(context, urljoin(site_url, "samples/interoperability/cuda_python.html")).page
+        top = page.evaluate(
+            "() => document.querySelector('section#approach-1-custom-cudabuffer > h2')"
+            ".getBoundingClientRect().top + window.scrollY"
+        )
+        folded = page.locator("article details").count()
+    finally:
+        context.close()
+    print(f"Approach 1 heading at {top:.0f} px; {folded} folded blocks")
+    assert top <= 2500
+    assert folded >= 6
+
+
+OVERFLOW_PAGES = [
+    "samples/interoperability/cuda_python.html",
+    "samples/interoperability/cuda_core.html",
+    *(f"auto_samples/{stem}.html" for stem in SAMPLES),
+]
+
+
+@pytest.mark.parametrize("path", OVERFLOW_PAGES)
+def test_no_code_or_output_block_scrolls_sideways(path: str, open_page: Any) -> None:
+    """At 1280 px no code or output block is wider than its box (folded ones opened)."""
+    page = open_page(path).page
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    widths = page.eval_on_selector_all(
+        "article pre",
+        "els => els.map(e => [e.scrollWidth, e.clientWidth, e.innerText.slice(0, 60)])",
+    )
+    assert widths, f"{path} shows no code"
+    wide = [f"{s} > {c} px: {text!r}" for s, c, text in widths if s > c + 1]
+    assert wide == [], f"{path}: blocks scroll sideways:\n" + "\n".join(wide)
