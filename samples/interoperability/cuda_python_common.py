@@ -126,7 +126,7 @@ class CudaBuffer:
 
     # docs_tag: end_cuda_buffer
 
-    # docs_tag: begin_cuda_buffer_more
+    # docs_tag: begin_buffer_details
     def _setup(self, layout: CaiView, owner: Any) -> None:
         self._layout = layout  # immutable; the pending stream lives in _root
         self._memo = layout  # the last CaiView handed out, with its stream
@@ -143,7 +143,8 @@ class CudaBuffer:
     @property
     def view(self) -> CaiView:
         """The checked metadata; raises :class:`ValueError` once the memory is gone."""
-        self._check_open()
+        if self._closed or self._parent is not None:
+            self._check_open()
         pending = self._root._pending
         if self._memo.stream != pending:
             self._memo = replace(self._layout, stream=pending)
@@ -155,8 +156,10 @@ class CudaBuffer:
         Every view of the memory (crops, wrappers) exports it as CAI ``stream``;
         ``None`` says nothing is pending.
         """
-        self._check_open()
-        self._root._pending = export_stream(stream_handle(stream))
+        if self._closed or self._parent is not None:
+            self._check_open()
+        handle = stream_handle(stream)
+        self._root._pending = LEGACY_STREAM if handle == 0 else handle  # CAI: never 0
 
     def _check_open(self) -> None:
         if self._closed:
@@ -253,7 +256,7 @@ def free_device(ptr: int) -> Any:
         return None
 
 
-# docs_tag: end_cuda_buffer_more
+# docs_tag: end_buffer_details
 
 
 # docs_tag: begin_cuda_memcpy_h2d
@@ -268,12 +271,11 @@ def cuda_memcpy_h2d(
     makes it truly asynchronous) and the memory's next user is ordered after it.
     """
     fn = "cuda_memcpy_h2d"
-    view, consumer = check_copy(fn, host_array, device, stream, writing_host=False)
+    view, src, consumer = check_copy(fn, host_array, device, stream, writing_host=False)
     if view is None:  # zero bytes: nothing to do
         return
     wait_for_producer(view.stream, consumer)  # earlier work may still use it
     rows = view.rows  # padded rows and crops: rows of `width` bytes, `pitch` apart
-    src = host_pointer(host_array)
     copy_rows(view.ptr, rows.pitch, src, rows.width, rows, consumer)
     if isinstance(device, CudaBuffer):
         # A blocking copy from pageable memory can return before the DMA lands:
@@ -299,12 +301,11 @@ def cuda_memcpy_d2h(
     enqueued and the caller synchronises that stream before reading the array.
     """
     fn = "cuda_memcpy_d2h"
-    view, consumer = check_copy(fn, host_array, device, stream, writing_host=True)
+    view, dst, consumer = check_copy(fn, host_array, device, stream, writing_host=True)
     if view is None:  # zero bytes: nothing to do
         return
     wait_for_producer(view.stream, consumer)  # the writer finishes first
     rows = view.rows
-    dst = host_pointer(host_array)
     copy_rows(dst, rows.width, view.ptr, rows.pitch, rows, consumer)
     if consumer is None:  # blocking: done, nothing left pending
         return
@@ -671,8 +672,11 @@ def stream_handle(stream: StreamLike | None) -> int | None:
     anything with ``__cuda_stream__`` (cuda.core) or a ``cvcuda.Stream``."""
     if stream is None:
         return None
-    if type(stream) is int and 0 <= stream < ADDRESS_LIMIT:
-        return stream  # the common case, checked cheaply
+    kind = type(stream)
+    if kind is int and 0 <= stream < ADDRESS_LIMIT:
+        return stream  # the common cases first, checked cheaply
+    if kind is cudart.cudaStream_t:
+        return int(stream)
     if is_int(stream):
         handle = int(stream)
     elif hasattr(stream, "__cuda_stream__"):
@@ -691,11 +695,6 @@ def stream_handle(stream: StreamLike | None) -> int | None:
     if not 0 <= handle < ADDRESS_LIMIT:
         raise ValueError(f"a stream handle must be a 64-bit unsigned int, got {handle}")
     return handle
-
-
-def export_stream(handle: int | None) -> int | None:
-    """CAI v3 forbids exporting 0: the legacy default stream is exported as 1."""
-    return LEGACY_STREAM if handle == 0 else handle
 
 
 def wait_for_producer(producer: int | None, consumer: int | None) -> int | None:
@@ -816,37 +815,32 @@ def check_copy(
     stream: StreamLike | None,
     *,
     writing_host: bool,
-) -> tuple[CaiView | None, int | None]:
-    """Every check a copy makes, before any copy; returns the device side's
-    :class:`CaiView` (None when there are no bytes to copy) and the stream."""
-    if not isinstance(host, np.ndarray):
+) -> tuple[CaiView | None, int, int | None]:
+    """Every check a copy makes, before any copy. Returns the device side's
+    :class:`CaiView` (None when there are no bytes to copy), the host array's
+    address and the stream handle."""
+    host_ptr = buffer_address(host)
+    if host_ptr is None:  # not a writeable C-contiguous ndarray: ask why
+        check_host_array(fn, host, writing_host)
+    dtype = host.dtype
+    if dtype.hasobject:
         raise TypeError(
-            f"{fn}: host array must be a numpy.ndarray, got {type(host).__name__}"
-        )
-    flags = host.flags
-    if not flags.c_contiguous:
-        raise ValueError(
-            f"{fn}: host array must be C-contiguous, got shape {host.shape} with "
-            f"strides {host.strides} (use numpy.ascontiguousarray)"
-        )
-    if writing_host and not flags.writeable:
-        raise ValueError(f"{fn}: host array is read-only; pass a writeable destination")
-    if host.dtype.hasobject:
-        raise TypeError(
-            f"{fn}: host array has dtype {host.dtype}, which holds Python objects"
+            f"{fn}: host array has dtype {dtype}, which holds Python objects"
         )
     side = "source device buffer" if writing_host else "destination device buffer"
     nbytes = host.nbytes
-    view = device_view(device, side, nbytes)
+    view = (
+        device.view if type(device) is CudaBuffer else device_view(device, side, nbytes)
+    )
     if view.nbytes != nbytes:
         raise ValueError(
             f"{fn}: size mismatch: host array has "
-            f"{describe(host.shape, host.dtype, nbytes)} "
-            f"but {side} has {describe(view.shape, view.dtype, view.nbytes)}"
+            f"{describe(host.shape, dtype, nbytes)} but {side} has "
+            f"{describe(view.shape, view.dtype, view.nbytes)}"
         )
-    if view.dtype is not host.dtype and view.dtype != host.dtype and not is_int(device):
+    if view.dtype is not dtype and view.dtype != dtype and not is_int(device):
         raise TypeError(
-            f"{fn}: dtype mismatch: host array is {host.dtype} "
+            f"{fn}: dtype mismatch: host array is {dtype} "
             f"but {side} is {view.dtype} "
             f"(typestr {view.typestr!r}); convert with host.astype(...) first"
         )
@@ -856,13 +850,44 @@ def check_copy(
         )
     consumer = stream_handle(stream)
     if not nbytes:
-        return None, consumer
+        return None, 0, consumer
     try:
         rows = view.rows
     except ValueError as exc:
         raise ValueError(f"{fn}: {side} {exc}") from None
     check_device_memory(device, view, rows, f"{fn}: {side}")
-    return view, consumer
+    return view, host.ctypes.data if host_ptr is None else host_ptr, consumer
+
+
+def buffer_address(host: Any) -> int | None:
+    """The address of a writeable, C-contiguous, non-empty ndarray, else None.
+
+    ``array.ctypes.data`` builds a helper object on every call, which costs
+    more than a small copy; the buffer protocol gives the same address, and
+    refuses non-contiguous and read-only arrays on the way.
+    """
+    if type(host) is not np.ndarray:
+        return None
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(host))
+    except (TypeError, ValueError, BufferError):
+        return None
+
+
+def check_host_array(fn: str, host: Any, writing_host: bool) -> None:
+    """Refuse a host side that is not a C-contiguous numpy array (writeable
+    when it is written)."""
+    if not isinstance(host, np.ndarray):
+        raise TypeError(
+            f"{fn}: host array must be a numpy.ndarray, got {type(host).__name__}"
+        )
+    if not host.flags.c_contiguous:
+        raise ValueError(
+            f"{fn}: host array must be C-contiguous, got shape {host.shape} with "
+            f"strides {host.strides} (use numpy.ascontiguousarray)"
+        )
+    if writing_host and not host.flags.writeable:
+        raise ValueError(f"{fn}: host array is read-only; pass a writeable destination")
 
 
 def describe(shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> str:
@@ -940,18 +965,6 @@ def allocation_end(ptr: int) -> int | None:
     except Exception:  # no driver library: the runtime check before this failed
         return None
     return int(base) + int(size) if err == driver.CUresult.CUDA_SUCCESS else None
-
-
-def host_pointer(array: np.ndarray) -> int:
-    """The address of a non-empty C-contiguous array's first byte.
-
-    ``array.ctypes.data`` builds a ctypes helper object on every call, which
-    costs more than a small copy; the buffer protocol gives the same address.
-    """
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(array))
-    except TypeError:  # from_buffer needs a writeable buffer
-        return array.ctypes.data
 
 
 def copy_rows(
