@@ -136,6 +136,20 @@ class CaiObject:
         self.__cuda_array_interface__ = cai
 
 
+class DLPackProducer:
+    """A foreign DLPack producer on ``device``; its capsule must never be asked for
+    (every entry using it is refused before that)."""
+
+    def __init__(self, device: tuple[int, int] = (2, 0)) -> None:
+        self.device = device
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.device
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        raise AssertionError("the capsule was asked for")
+
+
 class Entry:
     """One catalogue entry: ``call()`` must raise exactly ``exc`` with every part of ``parts``, in order."""
 
@@ -445,6 +459,27 @@ CATALOGUE: list[Entry] = [
           lambda: CudaBuffer.from_cuda(host())),
     Entry("from-cuda-object-missing-shape", V, [CAI, "missing the required key 'shape'"],
           lambda: CudaBuffer.from_cuda(CaiObject(dev(drop="shape")))),
+    # --- DLPack, both ways ----------------------------------------------------------------------------------
+    Entry("from-dlpack-cpu-array", V, ["ndarray lives in CPU memory (DLPack device type 1)", "cuda_memcpy_h2d"],
+          lambda: CudaBuffer.from_dlpack(host())),
+    Entry("from-dlpack-non-cuda-device", V, ["DLPack device type 10 (device 0) is not memory that CUDA can reach"],
+          lambda: CudaBuffer.from_dlpack(DLPackProducer(device=(10, 0)))),
+    Entry("from-dlpack-capsule", T, ["needs the producer (an object with __dlpack__), not a capsule"],
+          lambda: CudaBuffer.from_dlpack(host().__dlpack__())),
+    Entry("from-dlpack-list", T, ["CudaBuffer.from_dlpack needs __dlpack__, got list"],
+          lambda: CudaBuffer.from_dlpack([PTR, 300])),
+    Entry("from-dlpack-stream-str", T, ["expected a CUDA stream or its int handle, got str"],
+          lambda: CudaBuffer.from_dlpack(DLPackProducer(), stream="s")),
+    Entry("dlpack-export-stream-zero", V, ["stream=0 is ambiguous in DLPack"],
+          lambda: wrapped().__dlpack__(stream=0)),
+    Entry("dlpack-export-stream-str", T, ["__dlpack__: stream must be an int or None, got 's'"],
+          lambda: wrapped().__dlpack__(stream="s")),
+    Entry("dlpack-export-stream-negative", V, ["__dlpack__: stream must be -1 or a 64-bit handle, got -5"],
+          lambda: wrapped().__dlpack__(stream=-5)),
+    Entry("dlpack-export-of-closed-buffer", V, ["is closed", "may already belong to someone else"],
+          lambda: closed_buffer().__dlpack__()),
+    Entry("dlpack-export-of-crop-of-closed-parent", V, ["wraps a CudaBuffer that was closed"],
+          lambda: crop_of_closed_parent().__dlpack__(stream=-1)),
 ]
 # fmt: on
 

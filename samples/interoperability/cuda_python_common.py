@@ -95,6 +95,20 @@ class CudaBuffer:
         wrapper.set_stream(pending)  # what the wrapper's next user must follow
         return wrapper
 
+    @classmethod
+    def from_dlpack(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
+        """Wrap a DLPack producer (``__dlpack__``: PyTorch, CuPy, JAX...), no copy.
+
+        The producer orders its pending work before ``stream`` (None: the
+        legacy default stream), as DLPack asks; the wrapper keeps it alive.
+        """
+        consumer = stream_handle(stream) or LEGACY_STREAM  # DLPack: 0 is ambiguous
+        layout, owner = dlpack_layout(obj, consumer, "CudaBuffer.from_dlpack")
+        wrapper = cls.__new__(cls)
+        wrapper._setup(layout, owner=owner)
+        wrapper.set_stream(consumer)
+        return wrapper
+
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
         view = self.view  # refuses a closed buffer
@@ -170,6 +184,50 @@ class CudaBuffer:
             raise ValueError(
                 f"{self!r} wraps a CudaBuffer that was closed; its memory is freed"
             )
+
+    def __dlpack__(
+        self,
+        *,
+        stream: int | None = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """Export the memory as a DLPack capsule, without a copy.
+
+        ``stream`` is the consumer's (DLPack: None is the legacy default stream,
+        -1 asks for no ordering): pending work on this buffer is ordered before
+        it on the GPU. The capsule keeps this buffer alive until it is consumed
+        and released. cuda.core's StridedMemoryView builds the capsule.
+        """
+        consumer = dlpack_consumer_stream(stream)
+        if copy:
+            raise BufferError(
+                "CudaBuffer.__dlpack__: copy=True: this buffer only lends"
+            )
+        view = self.view  # refuses a closed buffer
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(
+                f"CudaBuffer.__dlpack__: dl_device={tuple(dl_device)} but the memory "
+                f"is on {self.__dlpack_device__()}"
+            )
+        if consumer is not None:
+            wait_for_producer(view.stream, consumer)
+        from cuda.core.utils import StridedMemoryView
+
+        exported = StridedMemoryView.from_cuda_array_interface(self, stream_ptr=-1)
+        return exported.__dlpack__(stream=-1, max_version=max_version)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(device type, device id) of the memory, as DLPack names them."""
+        ptr = self.view.ptr
+        attrs = check_cuda(
+            cudart.cudaPointerGetAttributes(ptr), "cudaPointerGetAttributes"
+        )
+        kind = DLPACK_DEVICE_OF_MEMORY.get(int(attrs.type))
+        if kind is None:
+            raise BufferError(f"{self!r}: memory at {ptr:#x} is not CUDA-accessible")
+        return kind, int(attrs.device)
 
     @property
     def ptr(self) -> int:
@@ -798,6 +856,81 @@ def destroy_stream(stream: StreamLike) -> None:
 
 
 # docs_tag: end_stream_ordering
+
+
+# docs_tag: begin_dlpack
+#: DLPack device types (dlpack.h) of memory CUDA can reach.
+DLPACK_CPU, DLPACK_CUDA, DLPACK_CUDA_HOST, DLPACK_CUDA_MANAGED = 1, 2, 3, 13
+#: cudaMemoryType (host, device, managed) -> DLPack device type.
+DLPACK_DEVICE_OF_MEMORY = {1: DLPACK_CUDA_HOST, 2: DLPACK_CUDA, 3: DLPACK_CUDA_MANAGED}
+
+
+def dlpack_consumer_stream(stream: Any) -> int | None:
+    """The consumer's stream as DLPack passes it: None for "no ordering" (-1),
+    the legacy default stream for None; 0 is refused as ambiguous."""
+    if stream is None:
+        return LEGACY_STREAM
+    if not is_int(stream):
+        raise TypeError(f"__dlpack__: stream must be an int or None, got {stream!r}")
+    if stream == -1:
+        return None
+    if stream == 0:
+        raise ValueError(
+            "__dlpack__: stream=0 is ambiguous in DLPack; pass 1 (legacy default "
+            "stream), 2 (per-thread default stream) or a stream handle"
+        )
+    if not 0 < stream < ADDRESS_LIMIT:
+        raise ValueError(
+            f"__dlpack__: stream must be -1 or a 64-bit handle, got {stream}"
+        )
+    return int(stream)
+
+
+def dlpack_layout(obj: Any, consumer: int, what: str) -> tuple[CaiView, Any]:
+    """Check a DLPack producer and import it with cuda.core's StridedMemoryView.
+
+    Returns the checked layout and the owner to keep alive (the view, which
+    holds the producer). The producer orders its work before ``consumer``.
+    """
+    if type(obj).__name__ == "PyCapsule":
+        raise TypeError(
+            f"{what} needs the producer (an object with __dlpack__), not a capsule: "
+            "a capsule can be consumed only once and names no device"
+        )
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"{what} needs __dlpack__, got {type(obj).__name__}")
+    if hasattr(obj, "__dlpack_device__"):
+        kind, device = obj.__dlpack_device__()
+        if kind == DLPACK_CPU:
+            raise ValueError(
+                f"{what}: {type(obj).__name__} lives in CPU memory (DLPack device "
+                f"type {kind}); copy it to the GPU first (cuda_memcpy_h2d)"
+            )
+        if kind not in DLPACK_DEVICE_OF_MEMORY.values():
+            raise ValueError(
+                f"{what}: DLPack device type {kind} (device {device}) is not memory "
+                "that CUDA can reach (CUDA, CUDA host or CUDA managed)"
+            )
+    from cuda.core.utils import StridedMemoryView
+
+    view = StridedMemoryView.from_dlpack(obj, stream_ptr=consumer)
+    if not view.is_device_accessible:
+        raise ValueError(f"{what}: {type(obj).__name__} is not CUDA-accessible memory")
+    dtype = np.dtype(view.dtype)
+    strides = view.strides  # in elements, or None
+    cai = {
+        "shape": tuple(view.shape),
+        "typestr": dtype.str,
+        "data": (int(view.ptr), bool(view.readonly)),
+        "strides": None
+        if strides is None
+        else tuple(s * dtype.itemsize for s in strides),
+        "version": 3,
+    }
+    return parse_cuda_array_interface(cai, what=what), view
+
+
+# docs_tag: end_dlpack
 
 
 # docs_tag: begin_copy_checks
