@@ -172,8 +172,11 @@ class CudaBuffer:
         """
         if self._closed or self._parent is not None:
             self._check_open()
-        handle = stream_handle(stream)
-        self._root._pending = LEGACY_STREAM if handle == 0 else handle  # CAI: never 0
+        if type(stream) is int and 0 < stream < ADDRESS_LIMIT:
+            self._root._pending = stream  # the common case, checked cheaply
+        else:
+            handle = stream_handle(stream)
+            self._root._pending = LEGACY_STREAM if handle == 0 else handle  # never 0
 
     def _check_open(self) -> None:
         if self._closed:
@@ -951,9 +954,21 @@ def check_copy(
 ) -> tuple[CaiView | None, int, int | None]:
     """Every check a copy makes, before any copy. Returns the device side's
     :class:`CaiView` (None when there are no bytes to copy), the host array's
-    address and the stream handle."""
-    host_ptr = buffer_address(host)
-    if host_ptr is None:  # not a writeable C-contiguous ndarray: ask why
+    address and the stream handle.
+
+    This runs on every copy, so the common case is checked first and cheaply:
+    the buffer protocol gives a writeable C-contiguous array's address in one
+    call (``array.ctypes.data`` builds a helper object each time, which costs
+    more than a small copy) and refuses other arrays on the way; a CudaBuffer
+    remembers its checked layout and that its memory is device memory.
+    """
+    host_ptr = 0
+    if type(host) is np.ndarray:
+        try:  # noqa: SIM105 (contextlib.suppress costs a context manager per copy)
+            host_ptr = ctypes.addressof(ctypes.c_char.from_buffer(host))
+        except (TypeError, ValueError, BufferError):
+            pass  # read-only, empty or strided: check_host_array says which
+    if not host_ptr:
         check_host_array(fn, host, writing_host)
     dtype = host.dtype
     if dtype.hasobject:
@@ -962,9 +977,8 @@ def check_copy(
         )
     side = "source device buffer" if writing_host else "destination device buffer"
     nbytes = host.nbytes
-    view = (
-        device.view if type(device) is CudaBuffer else device_view(device, side, nbytes)
-    )
+    buffer = device if type(device) is CudaBuffer else None
+    view = device_view(device, side, nbytes) if buffer is None else buffer.view
     if view.nbytes != nbytes:
         raise ValueError(
             f"{fn}: size mismatch: host array has "
@@ -981,30 +995,16 @@ def check_copy(
         raise ValueError(
             f"{fn}: {side} is marked read-only in its __cuda_array_interface__"
         )
-    consumer = stream_handle(stream)
+    consumer = None if stream is None else stream_handle(stream)
     if not nbytes:
         return None, 0, consumer
     try:
         rows = view.rows
     except ValueError as exc:
         raise ValueError(f"{fn}: {side} {exc}") from None
-    check_device_memory(device, view, rows, f"{fn}: {side}")
-    return view, host.ctypes.data if host_ptr is None else host_ptr, consumer
-
-
-def buffer_address(host: Any) -> int | None:
-    """The address of a writeable, C-contiguous, non-empty ndarray, else None.
-
-    ``array.ctypes.data`` builds a helper object on every call, which costs
-    more than a small copy; the buffer protocol gives the same address, and
-    refuses non-contiguous and read-only arrays on the way.
-    """
-    if type(host) is not np.ndarray:
-        return None
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(host))
-    except (TypeError, ValueError, BufferError):
-        return None
+    if buffer is None or not buffer.checked_memory:
+        check_device_memory(device, view, rows, f"{fn}: {side}")
+    return view, host_ptr or host.ctypes.data, consumer
 
 
 def check_host_array(fn: str, host: Any, writing_host: bool) -> None:
@@ -1109,22 +1109,26 @@ def copy_rows(
     kind = MEMCPY_DEFAULT
     height, width, pitch = rows
     if pitch == width or height <= 1:  # one flat run of bytes
-        nbytes = width * height
         if stream is None:
-            check_cuda(cudart.cudaMemcpy(dst, src, nbytes, kind), "cudaMemcpy")
+            call, result = (
+                "cudaMemcpy",
+                cudart.cudaMemcpy(dst, src, width * height, kind),
+            )
         else:
-            result = cudart.cudaMemcpyAsync(dst, src, nbytes, kind, stream)
-            check_cuda(result, "cudaMemcpyAsync")
+            call = "cudaMemcpyAsync"
+            result = cudart.cudaMemcpyAsync(dst, src, width * height, kind, stream)
     elif stream is None:
+        call = "cudaMemcpy2D"
         result = cudart.cudaMemcpy2D(
             dst, dst_pitch, src, src_pitch, width, height, kind
         )
-        check_cuda(result, "cudaMemcpy2D")
     else:
+        call = "cudaMemcpy2DAsync"
         result = cudart.cudaMemcpy2DAsync(
             dst, dst_pitch, src, src_pitch, width, height, kind, stream
         )
-        check_cuda(result, "cudaMemcpy2DAsync")
+    if result[0] is not SUCCESS:  # success needs no call to check_cuda
+        check_cuda(result, call)
 
 
 # docs_tag: end_copy_checks
