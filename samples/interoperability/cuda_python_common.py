@@ -46,7 +46,9 @@ __all__ = [
     "CaiView",
     "CudaBuffer",
     "CudaError",
+    "DeviceLike",
     "Rows",
+    "StreamLike",
     "check_cuda",
     "cuda_memcpy_d2h",
     "cuda_memcpy_h2d",
@@ -66,6 +68,9 @@ class CudaBuffer:
     memory exactly once: on :meth:`close`, at the end of a ``with`` block, or
     when the buffer is garbage-collected. :meth:`from_cuda` wraps memory that
     someone else owns, without a copy, and keeps that owner alive.
+
+    :param shape: an int or a tuple of non-negative ints.
+    :param dtype: a plain numeric numpy dtype (bool, int, uint, float, complex).
     """
 
     def __init__(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> None:
@@ -79,7 +84,7 @@ class CudaBuffer:
         self._free = weakref.finalize(self, free_device, ptr) if ptr else None
 
     @classmethod
-    def from_cuda(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
+    def from_cuda(cls, obj: Any, *, stream: StreamLike = None) -> CudaBuffer:
         """Wrap ``obj`` (with ``__cuda_array_interface__``, or the dict), no copy.
 
         The wrapper keeps ``obj`` alive (a bare dict refers to nothing: then
@@ -96,7 +101,7 @@ class CudaBuffer:
         return wrapper
 
     @classmethod
-    def from_dlpack(cls, obj: Any, *, stream: StreamLike | None = None) -> CudaBuffer:
+    def from_dlpack(cls, obj: Any, *, stream: StreamLike = None) -> CudaBuffer:
         """Wrap a DLPack producer (``__dlpack__``: PyTorch, CuPy, JAX...), no copy.
 
         The producer orders its pending work before ``stream`` (None: the
@@ -164,7 +169,7 @@ class CudaBuffer:
             self._memo = replace(self._layout, stream=pending)
         return self._memo
 
-    def set_stream(self, stream: StreamLike | None) -> None:
+    def set_stream(self, stream: StreamLike) -> None:
         """Record that work on ``stream`` may still use this memory.
 
         Every view of the memory (crops, wrappers) exports it as CAI ``stream``;
@@ -268,6 +273,11 @@ class CudaBuffer:
         For a buffer laid out as (rows, columns, ...), e.g. an HWC image. The
         window keeps the parent's row pitch in its strides and keeps the
         parent alive, so ``cvcuda.as_tensor`` and the copy helpers take it.
+
+        :param top: first row of the window.
+        :param left: first column of the window.
+        :param height: rows in the window.
+        :param width: columns in the window.
         """
         view = self.view
         if len(view.shape) < 2:
@@ -322,14 +332,16 @@ def free_device(ptr: int) -> Any:
 
 # docs_tag: begin_cuda_memcpy_h2d
 def cuda_memcpy_h2d(
-    host_array: np.ndarray, device: DeviceLike, *, stream: StreamLike | None = None
+    host_array: np.ndarray, device: DeviceLike, *, stream: StreamLike = None
 ) -> None:
     """Copy a C-contiguous numpy array into device memory.
 
-    ``device``: a :class:`CudaBuffer`, an object with ``__cuda_array_interface__``
-    (e.g. ``tensor.cuda()``), the dict, or an int pointer. With ``stream=None``
-    the copy blocks; with a stream it is enqueued there (pinned host memory
-    makes it truly asynchronous) and the memory's next user is ordered after it.
+    :param host_array: the source, C-contiguous, as many bytes as ``device``.
+    :param device: a :class:`CudaBuffer`, an object with the interface (e.g.
+        ``tensor.cuda()``), the dict, or an int pointer.
+    :param stream: None: the copy blocks. A stream: the copy is enqueued there
+        (pinned host memory makes it asynchronous) and the memory's next user
+        is ordered after it.
     """
     fn = "cuda_memcpy_h2d"
     view, src, consumer = check_copy(fn, host_array, device, stream, writing_host=False)
@@ -351,15 +363,16 @@ def cuda_memcpy_h2d(
 
 # docs_tag: begin_cuda_memcpy_d2h
 def cuda_memcpy_d2h(
-    device: DeviceLike, host_array: np.ndarray, *, stream: StreamLike | None = None
+    device: DeviceLike, host_array: np.ndarray, *, stream: StreamLike = None
 ) -> None:
     """Copy device memory into a writeable, C-contiguous numpy array.
 
-    Takes the same ``device`` forms as :func:`cuda_memcpy_h2d`, and first waits
-    for the producer stream the interface names (CAI v3), so a tensor written
-    by a CV-CUDA operator on any stream is read only once it is complete. With
-    ``stream=None`` the array is filled on return; with a stream the copy is
-    enqueued and the caller synchronises that stream before reading the array.
+    The producer stream the interface names (CAI v3) is waited for first.
+
+    :param device: as for :func:`cuda_memcpy_h2d`.
+    :param host_array: the destination, writeable and C-contiguous.
+    :param stream: None: filled on return. A stream: the copy is enqueued
+        there; synchronise it before reading the array.
     """
     fn = "cuda_memcpy_d2h"
     view, dst, consumer = check_copy(fn, host_array, device, stream, writing_host=True)
@@ -415,6 +428,9 @@ def check_cuda(result: tuple, call: str = "CUDA call") -> Any:
     Returns ``None`` for ``(err,)``, the value for ``(err, value)`` and the
     tuple of values otherwise; raises :class:`CudaError` unless ``err`` is
     success.
+
+    :param result: what a ``cuda.bindings`` function returned.
+    :param call: the call's name, for the error message.
     """
     err = result[0]
     if err is not SUCCESS and err != SUCCESS:  # `is`: the fast, common answer
@@ -528,6 +544,9 @@ def parse_cuda_array_interface(
     Raises :class:`TypeError` for values of the wrong type and
     :class:`ValueError` for values out of range or inconsistent; each message
     names the key and the value. Makes no CUDA call.
+
+    :param cai: the interface dict.
+    :param what: how messages name the dict.
     """
     if not isinstance(cai, Mapping):
         raise TypeError(f"{what} must be a dict, got {type(cai).__name__}")
@@ -720,15 +739,15 @@ def rows_of(view: CaiView) -> Rows:
 
 
 # docs_tag: begin_stream_ordering
-#: A stream: an int handle, a ``cudaStream_t``, a ``cvcuda.Stream`` or a
-#: ``cuda.core`` Stream.
+#: A stream: an int handle, a ``cudaStream_t``, a ``cvcuda.Stream``, a
+#: ``cuda.core`` Stream, or None where "no stream" (a blocking call) is allowed.
 StreamLike = Any
 #: CAI v3 stream values with a special meaning (cudaStreamLegacy / PerThread).
 LEGACY_STREAM = 1
 PER_THREAD_STREAM = 2
 
 
-def stream_handle(stream: StreamLike | None) -> int | None:
+def stream_handle(stream: StreamLike) -> int | None:
     """The int handle of a stream: an int, a ``cudaStream_t``/``CUstream``,
     anything with ``__cuda_stream__`` (cuda.core) or a ``cvcuda.Stream``."""
     if stream is None:
@@ -948,7 +967,7 @@ def check_copy(
     fn: str,
     host: Any,
     device: DeviceLike,
-    stream: StreamLike | None,
+    stream: StreamLike,
     *,
     writing_host: bool,
 ) -> tuple[CaiView | None, int, int | None]:
@@ -1160,6 +1179,9 @@ def pinned_empty(shape: int | tuple[int, ...], dtype: Any = np.uint8) -> np.ndar
     The memory is freed with ``cudaFreeHost`` when the array (and every view
     of it) has been collected. Contents are uninitialised, like
     ``numpy.empty``.
+
+    :param shape: an int or a tuple of non-negative ints.
+    :param dtype: a plain numeric numpy dtype.
     """
     layout = new_array_layout(shape, dtype, "pinned_empty")  # device-memory rules
     if layout.nbytes == 0:  # nothing to pin (numpy < 2.4 refuses a null pointer)
