@@ -28,6 +28,43 @@ What it measures, all in one run on one device, written to
   up, ``cvcuda.flip_into``, copy down) with 1, 2, 3 and 4 streams and buffer
   sets, against the bidirectional ceiling: raw ``cudaMemcpyAsync`` of the same
   frames up on one stream and down on another, issued interleaved, no kernel.
+* PyTorch and CuPy with CV-CUDA (the ``interop`` block; skipped with the
+  reason where torch or CV-CUDA is missing): the time per call of
+  ``cvcuda.flip_into`` of a 1080x1920x3 uint8 torch tensor on a non-default
+  torch stream while another stream has about 2 ms of work queued (torch's
+  legacy default stream, then a non-blocking torch stream), with the tensor
+  handed over three ways: torch's interface as exported (CAI v2, no stream),
+  a CAI v3 wrapper naming torch's stream, and DLPack. And the host time of
+  one wrap call (``cvcuda.as_tensor`` of each library's object, and each
+  library's way back), with the pointers compared.
+
+The ``interop`` block of ``results.json`` (optional: older files lack it):
+``frame_shape``, ``operator``, ``timer``, ``reps``, ``busy`` (per scenario:
+``label``, ``stream`` and the measured ``busy_us``), ``stream_wait`` (rows of
+``busy``, ``way``, ``label``, ``us_median``, ``us_min``, ``us_max``,
+``verified``), ``wrap_calls``, ``wrap_us`` (rows of ``library``,
+``direction``, ``call``, ``us_median``, ``zero_copy``, ``skipped``), and
+``skipped`` / ``stream_wait_skipped`` / ``wrap_skipped`` (why a part was not
+measured, else None).
+
+* JPEG decode to a CV-CUDA tensor (the ``decode`` block; skipped with the
+  reason where nvImageCodec or CV-CUDA is missing): matplotlib's sample photo
+  (``grace_hopper.jpg``, 600x512) decoded by nvImageCodec on the GPU and
+  wrapped by ``cvcuda.as_tensor``, one image per call and a batch of 8 per
+  call, against the host path of the other samples: Pillow's decode, then a
+  copy up (into pinned memory and ``cuda_memcpy_h2d`` with ``stream=``, or the
+  pageable array and a blocking copy) and ``cvcuda.as_tensor``. Per path: ms
+  per image and images/s (median, interleaved, until the stream is
+  synchronized); each path's output checked against Pillow's pixels. And the
+  one-time cost of the first ``Decoder()`` and decode.
+
+The ``decode`` block of ``results.json`` (optional: older files lack it):
+``image``, ``shape``, ``jpeg_bytes``, ``batch`` (images per batch call),
+``timer``, ``reps``, ``warmup``, ``import_ms`` (``import nvidia.nvimgcodec``),
+``init_ms`` (first ``Decoder()`` and its first decode, stream synchronized),
+``nvimgcodec`` and ``pillow`` (versions), ``paths`` (rows of ``kind`` "gpu" or
+"host", ``path``, ``images_per_call``, ``ms_per_image``, ``ms_min``,
+``ms_max``, ``images_per_s``, ``verified``, ``skipped``) and ``skipped``.
 
 How it is timed
 ---------------
@@ -117,6 +154,21 @@ RATIO_BYTES = 256 * MiB  # pageable helper vs raw; --quick: its largest size
 FRAMES, FRAME_SHAPE = 16, (1080, 1920, 3)
 SLOT_COUNTS = (1, 2, 3, 4)
 BATCH_RUNS = 3
+
+# PyTorch and CuPy with CV-CUDA (the "interop" block).
+INTEROP_REPS_FULL, INTEROP_REPS_QUICK = 30, 10  # calls per cell; >= 10
+WRAP_CALLS_FULL, WRAP_CALLS_QUICK = 2000, 500
+DECODE_IMAGE = "grace_hopper.jpg"  # matplotlib's sample photo, 600x512 RGB
+DECODE_BATCH = 8  # images per batch decode call
+DECODE_REPS_FULL, DECODE_REPS_QUICK = 50, 20  # timed calls per path; >= 10
+DECODE_WARMUP = 5
+BUSY_MS = 2.0  # work queued on the busy stream before each call
+#: How the torch tensor reaches CV-CUDA: (key, label).
+INTEROP_WAYS = (
+    ("cai_v2", "torch's interface as exported (CAI v2, no stream)"),
+    ("cai_v3", "CAI v3 naming torch's stream"),
+    ("dlpack", "DLPack (an object with only __dlpack__)"),
+)
 
 DIRECTIONS = ("h2d", "d2h")
 
@@ -515,6 +567,123 @@ def upgrade_results(doc: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
+def _decode_stub(skipped: str | None) -> dict[str, Any]:
+    """The decode block's description, without measurements."""
+    return {
+        "image": DECODE_IMAGE,
+        "shape": None,
+        "jpeg_bytes": None,
+        "batch": DECODE_BATCH,
+        "timer": (
+            "time.perf_counter() from the call to the end of a stream "
+            "synchronize (wallclock)."
+        ),
+        "reps": None,
+        "warmup": DECODE_WARMUP,
+        "import_ms": None,
+        "init_ms": None,
+        "nvimgcodec": None,
+        "pillow": None,
+        "paths": [],
+        "skipped": skipped,
+    }
+
+
+def _interop_stub(skipped: str | None) -> dict[str, Any]:
+    """The interop block's description, without measurements."""
+    return {
+        "frame_shape": list(FRAME_SHAPE),
+        "operator": "cvcuda.flip_into",
+        "timer": (
+            "cudaEventRecord on the operator's torch stream before the wrap call "
+            "and after the operator; the busy work is queued on the other stream "
+            "just before, and the device synchronized after, outside the time."
+        ),
+        "reps": None,
+        "busy": {},
+        "stream_wait": [],
+        "wrap_calls": None,
+        "wrap_us": [],
+        "skipped": skipped,
+        "stream_wait_skipped": None,
+        "wrap_skipped": None,
+    }
+
+
+def stream_wait_row(
+    busy: str, way: str, label: str, seconds: Sequence[float], verified: bool | None
+) -> dict[str, Any]:
+    """One cell of the stream-wait table from per-call times in seconds."""
+    us = sorted(t * 1e6 for t in seconds)
+    return {
+        "busy": busy,
+        "way": way,
+        "label": label,
+        "us_median": round(statistics.median(us), 3),
+        "us_min": round(us[0], 3),
+        "us_max": round(us[-1], 3),
+        "calls": len(us),
+        "verified": verified,
+    }
+
+
+def wrap_row(
+    library: str,
+    direction: str,
+    call: str,
+    seconds: Sequence[float] | None,
+    zero_copy: bool | None = None,
+    skipped: str | None = None,
+) -> dict[str, Any]:
+    """One wrap-cost row: the median host time of one call, in microseconds."""
+    median = None if not seconds else round(statistics.median(seconds) * 1e6, 3)
+    return {
+        "library": library,
+        "direction": direction,
+        "call": call,
+        "us_median": median,
+        "zero_copy": zero_copy,
+        "skipped": skipped,
+    }
+
+
+class _CaiV3:
+    """A torch tensor's CUDA Array Interface as version 3, naming ``stream``."""
+
+    def __init__(self, tensor: Any, stream: int) -> None:
+        self.tensor = tensor
+        self.__cuda_array_interface__ = {
+            **tensor.__cuda_array_interface__,
+            "version": 3,
+            "stream": stream or 1,  # 0 is ambiguous in CAI v3
+        }
+
+
+class _DLPackOnly:
+    """An object that speaks DLPack and nothing else (CV-CUDA reads CAI first)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.inner.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.inner.__dlpack_device__()
+
+
+def _data_ptr(obj: Any) -> int:
+    """The device pointer of a CV-CUDA tensor, torch tensor, CuPy array or view."""
+    if hasattr(obj, "data_ptr"):
+        return int(obj.data_ptr())  # torch
+    if hasattr(obj, "cuda") and callable(obj.cuda):
+        return int(obj.cuda().__cuda_array_interface__["data"][0])  # CV-CUDA
+    data = getattr(obj, "data", None)
+    if hasattr(data, "ptr"):
+        return int(data.ptr)  # CuPy
+    return int(obj.ptr)  # CudaBuffer, StridedMemoryView
+
+
 def _batch_stub(skipped: str | None) -> dict[str, Any]:
     """The batch section's description, without measurements."""
     return {
@@ -805,6 +974,11 @@ class Bench:
         self.overhead: dict[str, Any] = {}
         self.helper_vs_raw: list[dict[str, Any]] = []
         self.batch: dict[str, Any] = {}
+        self.interop: dict[str, Any] = {}
+        self.decode: dict[str, Any] = {}
+        self.decode_reps = DECODE_REPS_QUICK if args.quick else DECODE_REPS_FULL
+        self.interop_reps = INTEROP_REPS_QUICK if args.quick else INTEROP_REPS_FULL
+        self.wrap_calls = WRAP_CALLS_QUICK if args.quick else WRAP_CALLS_FULL
         self.warnings: list[str] = []
 
     # ---- setup / teardown ------------------------------------------------ #
@@ -1408,6 +1582,12 @@ class Bench:
         out_tensors = [
             cvcuda.Tensor(FRAME_SHAPE, cvcuda.Type.U8, "HWC") for _ in range(n)
         ]
+        # Wrapped once, on the stream that writes them: each frame's copy home
+        # then reads a checked layout instead of parsing the tensor's interface.
+        outputs = [
+            cu.CudaBuffer.from_cuda(t.cuda(), stream=s)
+            for t, s in zip(out_tensors, streams, strict=False)
+        ]
         expected = frames_in[:, :, ::-1]  # flipCode=1: each row reversed
         verified: dict[int, bool] = {}
 
@@ -1418,9 +1598,7 @@ class Bench:
                 cvcuda.flip_into(
                     out_tensors[k], in_tensors[k], flipCode=1, stream=cv_streams[k]
                 )
-                cu.cuda_memcpy_d2h(
-                    out_tensors[k].cuda(), frames_out[i], stream=streams[k]
-                )
+                cu.cuda_memcpy_d2h(outputs[k], frames_out[i], stream=streams[k])
                 if slots == 1:
                     sync(streams[0])  # serial: the host waits for every frame
             for stream in streams[:slots]:
@@ -1456,12 +1634,432 @@ class Bench:
                 self._soft(lambda stream=stream: sync(stream))
             # CV-CUDA's tensors and stream wrappers go before the streams and buffers.
             in_tensors.clear()
+            outputs.clear()
             out_tensors.clear()
             cv_streams.clear()
             gc.collect()
             for buf in inputs:
                 self._soft(buf.close)
         return points
+
+    # ---- PyTorch and CuPy with CV-CUDA ----------------------------------- #
+    def measure_interop(self) -> dict[str, Any]:
+        """The stream-wait table and the wrap costs: the ``interop`` block."""
+        if self.torch is None:
+            return _interop_stub(self.notes.get("torch", "torch not usable"))
+        try:
+            import cvcuda
+        except Exception as exc:  # not installed, or no driver for it
+            return _interop_stub(f"cvcuda not usable: {_why(exc)}")
+        doc = _interop_stub(None)
+        doc["reps"], doc["wrap_calls"] = self.interop_reps, self.wrap_calls
+        try:
+            try:
+                doc["busy"], doc["stream_wait"] = self._stream_wait(cvcuda)
+            except Exception as exc:
+                self._settle()
+                doc["stream_wait_skipped"] = _why(exc)
+            try:
+                doc["wrap_us"] = self._wrap_costs(cvcuda)
+            except Exception as exc:
+                self._settle()
+                doc["wrap_skipped"] = _why(exc)
+        finally:
+            self._settle()
+            self._soft(cvcuda.clear_cache)  # it remembers each tensor's last stream
+            self._release_frameworks()
+        return doc
+
+    def _spinner(self, ms: float) -> tuple[Callable[[], None], float]:
+        """A function that queues about ``ms`` of GPU work on torch's current
+        stream, and how long that work took on an idle stream (us)."""
+        torch = self.torch
+        probe = torch.cuda.Stream()
+
+        def elapsed_ms(fn: Callable[[], Any]) -> float:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            with torch.cuda.stream(probe):
+                start.record()
+                fn()
+                end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+        sleep = getattr(torch.cuda, "_sleep", None)  # a spin kernel, in clock cycles
+        if sleep is not None:
+            probe_cycles = 1 << 20
+            elapsed_ms(lambda: sleep(probe_cycles))  # warm-up
+            per_ms = probe_cycles / max(elapsed_ms(lambda: sleep(probe_cycles)), 1e-3)
+            cycles = max(1, int(per_ms * ms))
+
+            def busy() -> None:
+                sleep(cycles)
+
+        else:  # as many matrix products as take about `ms`
+            a = torch.ones((2048, 2048), device="cuda")
+            elapsed_ms(lambda: torch.mm(a, a))
+            count = max(1, round(ms / max(elapsed_ms(lambda: torch.mm(a, a)), 1e-3)))
+
+            def busy() -> None:
+                for _ in range(count):
+                    torch.mm(a, a)
+
+        return busy, round(elapsed_ms(busy) * 1e3, 1)
+
+    def _stream_wait(self, cvcuda: Any) -> tuple[dict[str, Any], list[dict]]:
+        """Per call: wrap a torch tensor written on stream ``work`` and flip it on
+        ``work``, while another stream has work queued; three ways to wrap."""
+        torch = self.torch
+        sync = torch.cuda.synchronize
+        busy_work, busy_us = self._spinner(BUSY_MS)
+        work = torch.cuda.Stream()  # writes the tensor; CV-CUDA runs on it too
+        handle = int(work.cuda_stream)
+        cv_work = cvcuda.as_stream(work)
+        scenarios = {
+            "legacy": (
+                "torch's default (legacy) stream busy",
+                torch.cuda.default_stream(),
+            ),
+            "nonblocking": ("another torch stream busy", torch.cuda.Stream()),
+        }
+        source = torch.randint(0, 256, FRAME_SHAPE, dtype=torch.uint8, device="cuda")
+        expected = source.flip(1)  # flipCode=1: each row reversed
+        with torch.cuda.stream(work):
+            frame = source.clone()  # its producer stream is `work`
+        out = cvcuda.Tensor(FRAME_SHAPE, cvcuda.Type.U8, "HWC")
+        sync()
+        makers = {
+            "cai_v2": lambda: frame,
+            "cai_v3": lambda: _CaiV3(frame, handle),
+            "dlpack": lambda: _DLPackOnly(frame),
+        }
+
+        def call_for(way: str) -> Callable[[], None]:
+            make = makers[way]
+
+            def call() -> None:
+                wrapped = cvcuda.as_tensor(make(), "HWC")
+                cvcuda.flip_into(out, wrapped, flipCode=1, stream=cv_work)
+
+            return call
+
+        calls = [call_for(way) for way, _ in INTEROP_WAYS]
+        verified = {}
+        for (way, _), call in zip(INTEROP_WAYS, calls, strict=True):
+            with torch.cuda.stream(work):
+                torch.from_dlpack(out.cuda()).zero_()
+                call()
+                verified[way] = bool(
+                    torch.equal(torch.from_dlpack(out.cuda()), expected)
+                )
+        sync()
+        on_work = self.on_stream(handle)
+        busy: dict[str, Any] = {}
+        rows: list[dict[str, Any]] = []
+        for key, (label, stream) in scenarios.items():
+
+            def measure(fn: Callable[[], Any], stream: Any = stream) -> float:
+                with torch.cuda.stream(stream):
+                    busy_work()  # queued just before the call
+                with torch.cuda.stream(work):
+                    seconds = on_work(fn)
+                sync()  # the busy work drains outside the time
+                return seconds
+
+            times = time_interleaved(calls, measure, self.interop_reps, warmup=2)
+            busy[key] = {
+                "label": label,
+                "stream": int(stream.cuda_stream),
+                "busy_us": busy_us,
+            }
+            for (way, way_label), seconds in zip(INTEROP_WAYS, times, strict=True):
+                rows.append(
+                    stream_wait_row(key, way, way_label, seconds, verified[way])
+                )
+            say(
+                f"{label}: "
+                + ", ".join(f"{r['way']} {r['us_median']:.1f} us" for r in rows[-3:])
+            )
+        sync()
+        return busy, rows
+
+    def _wrap_costs(self, cvcuda: Any) -> list[dict[str, Any]]:
+        """The host time of one hand-over call per library and direction."""
+        torch, cu = self.torch, self.cu
+        out = cvcuda.Tensor(FRAME_SHAPE, cvcuda.Type.U8, "HWC")  # never read
+        out_ptr = _data_ptr(out)
+        entries: list[tuple[str, str, str, Callable[[], Any], int]] = []
+        rows: list[dict[str, Any]] = []
+
+        def add(library: str, way: str, call: str, fn: Callable, ptr: int) -> None:
+            entries.append((library, way, call, fn, ptr))
+
+        buf = cu.CudaBuffer(FRAME_SHAPE, np.uint8)
+        add(
+            "CUDA Python", "into CV-CUDA", "cvcuda.as_tensor(CudaBuffer)",
+            lambda: cvcuda.as_tensor(buf, "HWC"), buf.ptr,
+        )  # fmt: skip
+        add(
+            "CUDA Python", "from CV-CUDA", "CudaBuffer.from_cuda(t.cuda())",
+            lambda: cu.CudaBuffer.from_cuda(out.cuda()), out_ptr,
+        )  # fmt: skip
+        core_buf = view = None
+        if self.core is not None:
+            try:
+                from cuda.core.utils import StridedMemoryView
+
+                device = self.core.Device(0)
+                core_buf = device.allocate(buf.nbytes, stream=device.default_stream)
+                view = StridedMemoryView.from_buffer(
+                    core_buf, FRAME_SHAPE, dtype=np.dtype(np.uint8)
+                )
+                consumer = cu.stream_handle(self.stream)
+                add(
+                    "cuda.core", "into CV-CUDA", "cvcuda.as_tensor(StridedMemoryView)",
+                    lambda: cvcuda.as_tensor(view, "HWC"), int(core_buf.handle),
+                )  # fmt: skip
+                add(
+                    "cuda.core", "from CV-CUDA",
+                    "StridedMemoryView.from_any_interface(t.cuda(), stream)",
+                    lambda: StridedMemoryView.from_any_interface(out.cuda(), consumer),
+                    out_ptr,
+                )  # fmt: skip
+            except Exception as exc:
+                rows.append(
+                    wrap_row("cuda.core", "both", "StridedMemoryView", None,
+                             skipped=_why(exc))
+                )  # fmt: skip
+        frame = torch.zeros(FRAME_SHAPE, dtype=torch.uint8, device="cuda")
+        current = int(torch.cuda.current_stream().cuda_stream)
+        for call, fn in (
+            ("cvcuda.as_tensor(tensor): CAI v2", lambda: frame),
+            ("cvcuda.as_tensor(CAI v3 wrapper)", lambda: _CaiV3(frame, current)),
+            ("cvcuda.as_tensor(DLPack only)", lambda: _DLPackOnly(frame)),
+        ):
+            add(
+                "PyTorch", "into CV-CUDA", call,
+                lambda fn=fn: cvcuda.as_tensor(fn(), "HWC"), frame.data_ptr(),
+            )  # fmt: skip
+        add(
+            "PyTorch", "from CV-CUDA", "torch.from_dlpack(t.cuda())",
+            lambda: torch.from_dlpack(out.cuda()), out_ptr,
+        )  # fmt: skip
+        add(
+            "PyTorch", "from CV-CUDA", 'torch.as_tensor(t.cuda(), device="cuda")',
+            lambda: torch.as_tensor(out.cuda(), device="cuda"), out_ptr,
+        )  # fmt: skip
+        if self.cupy is not None:
+            cp = self.cupy
+            array = cp.zeros(FRAME_SHAPE, dtype=cp.uint8)
+            add(
+                "CuPy", "into CV-CUDA", "cvcuda.as_tensor(array): CAI v3",
+                lambda: cvcuda.as_tensor(array, "HWC"), int(array.data.ptr),
+            )  # fmt: skip
+            add(
+                "CuPy", "from CV-CUDA", "cupy.from_dlpack(t.cuda())",
+                lambda: cp.from_dlpack(out.cuda()), out_ptr,
+            )  # fmt: skip
+            add(
+                "CuPy", "from CV-CUDA", "cupy.asarray(t.cuda())",
+                lambda: cp.asarray(out.cuda()), out_ptr,
+            )  # fmt: skip
+        self.sync_device()
+        zero_copy = [_data_ptr(fn()) == ptr for *_, fn, ptr in entries]
+        clock = time.perf_counter
+        held: list[Any] = []
+
+        def measure(fn: Callable[[], Any]) -> float:
+            t0 = clock()
+            result = fn()
+            seconds = clock() - t0
+            held.append(result)  # dropped in bunches, outside the time
+            if len(held) >= 64:
+                held.clear()
+            return seconds
+
+        try:
+            calls = [entry[3] for entry in entries]
+            times = time_interleaved(calls, measure, self.wrap_calls, warmup=20)
+        finally:
+            held.clear()
+            self.sync_device()
+        measured = [
+            wrap_row(library, way, call, seconds, zero_copy=same)
+            for (library, way, call, _, _), seconds, same in zip(
+                entries, times, zero_copy, strict=True
+            )
+        ]
+        for row in measured:
+            say(f"wrap {row['library']}, {row['call']}: {row['us_median']:.2f} us")
+        entries.clear()
+        view = None  # the view goes before the buffer it describes
+        if core_buf is not None:
+            self._soft(lambda: core_buf.close(self.core.Device(0).default_stream))
+        buf.close()
+        return measured + rows
+
+    # ---- JPEG decode to a CV-CUDA tensor --------------------------------- #
+    def measure_decode(self) -> dict[str, Any]:
+        """nvImageCodec decode (single and batch) to a CV-CUDA tensor against
+        Pillow's decode and a copy up (pinned and pageable), on the same photo.
+
+        Skipped with the reason when nvImageCodec or CV-CUDA is missing; a host
+        path without Pillow is skipped alone.
+        """
+        decode = _decode_stub(None)
+        decode["reps"] = self.decode_reps
+        try:
+            import cvcuda
+        except Exception as exc:
+            decode["skipped"] = f"CV-CUDA not usable: {_why(exc)}"
+            return decode
+        clock = time.perf_counter
+        started = clock()
+        try:
+            from nvidia import nvimgcodec
+        except Exception as exc:
+            decode["skipped"] = f"nvImageCodec not usable: {_why(exc)}"
+            return decode
+        decode["import_ms"] = round((clock() - started) * 1e3, 1)
+        decode["nvimgcodec"] = getattr(nvimgcodec, "__version__", None)
+        from cuda.bindings.utils import get_cuda_native_handle
+        from matplotlib.cbook import get_sample_data
+
+        with get_sample_data(DECODE_IMAGE, asfileobj=True) as file:
+            data = file.read()
+        decode["jpeg_bytes"] = len(data)
+        cu, stream = self.cu, self.stream
+        handle = int(get_cuda_native_handle(stream))
+        sync = lambda: self.sync_stream(stream)  # noqa: E731
+
+        started = clock()  # the one-time cost: first decoder, first decode
+        decoder = nvimgcodec.Decoder()
+        first = decoder.decode(nvimgcodec.CodeStream(data), cuda_stream=handle)
+        sync()
+        decode["init_ms"] = round((clock() - started) * 1e3, 1)
+        shape = tuple(first.shape)
+        decode["shape"] = list(shape)
+        no_pillow = None
+        try:
+            from PIL import Image as PILImage
+
+            decode["pillow"] = getattr(sys.modules.get("PIL"), "__version__", None)
+        except Exception as exc:  # the host paths are skipped, the GPU ones run
+            PILImage, no_pillow = None, f"Pillow not usable: {_why(exc)}"
+        reference = None if PILImage is None else self._pillow(PILImage, data)
+        device = cu.CudaBuffer(shape, np.uint8)  # the host paths' destination
+        pinned = cu.pinned_empty(shape, np.uint8)
+        latest: dict[str, Any] = {}  # each path's last output, for the check
+
+        def gpu_single() -> None:
+            image = decoder.decode(nvimgcodec.CodeStream(data), cuda_stream=handle)
+            latest["gpu single"] = [(cvcuda.as_tensor(image, "HWC"), image)]
+
+        def gpu_batch() -> None:
+            streams = [nvimgcodec.CodeStream(data) for _ in range(DECODE_BATCH)]
+            images = decoder.decode(streams, cuda_stream=handle)
+            latest["gpu batch"] = [(cvcuda.as_tensor(i, "HWC"), i) for i in images]
+
+        def host_pinned() -> None:
+            pinned[...] = self._pillow(PILImage, data)  # decode, then into pinned
+            cu.cuda_memcpy_h2d(pinned, device, stream=stream)
+            latest["host pinned"] = [(cvcuda.as_tensor(device, "HWC"), device)]
+
+        def host_pageable() -> None:
+            cu.cuda_memcpy_h2d(self._pillow(PILImage, data), device)
+            latest["host pageable"] = [(cvcuda.as_tensor(device, "HWC"), device)]
+
+        paths = [
+            ("gpu", "nvImageCodec decode → CV-CUDA tensor", gpu_single, 1),
+            (
+                "gpu",
+                f"nvImageCodec batch decode of {DECODE_BATCH} → CV-CUDA tensors",
+                gpu_batch,
+                DECODE_BATCH,
+            ),
+            ("host", "Pillow decode + pinned copy → CV-CUDA tensor", host_pinned, 1),
+            (
+                "host",
+                "Pillow decode + pageable copy → CV-CUDA tensor",
+                host_pageable,
+                1,
+            ),
+        ]
+        try:
+            runnable = [p for p in paths if p[0] == "gpu" or PILImage is not None]
+            measure = self.until_synced(sync)
+            times = time_interleaved(
+                [p[2] for p in runnable], measure, self.decode_reps, DECODE_WARMUP
+            )
+            by_path = {p[1]: t for p, t in zip(runnable, times, strict=True)}
+            for kind, name, fn, count in paths:
+                if name not in by_path:
+                    decode["paths"].append(
+                        {"kind": kind, "path": name, "skipped": no_pillow}
+                    )
+                    continue
+                ms = sorted(t * 1e3 / count for t in by_path[name])
+                key = {
+                    gpu_single: "gpu single",
+                    gpu_batch: "gpu batch",
+                    host_pinned: "host pinned",
+                    host_pageable: "host pageable",
+                }[fn]
+                row = {
+                    "kind": kind,
+                    "path": name,
+                    "images_per_call": count,
+                    "ms_per_image": round(statistics.median(ms), 4),
+                    "ms_min": round(ms[0], 4),
+                    "ms_max": round(ms[-1], 4),
+                    "images_per_s": round(1e3 / statistics.median(ms), 1),
+                    "verified": self._decode_verified(
+                        latest[key], reference, exact=kind == "host"
+                    ),
+                    "skipped": None,
+                }
+                decode["paths"].append(row)
+                say(
+                    f"decode {name}: {row['ms_per_image']:.3f} ms per image, "
+                    f"{row['images_per_s']:,.0f} images/s"
+                )
+        finally:
+            sync()
+            latest.clear()
+            del first
+            gc.collect()
+            self._soft(device.close)
+        return decode
+
+    @staticmethod
+    def _pillow(pil_image: Any, data: bytes) -> np.ndarray:
+        """Pillow's decode of JPEG bytes, as a C-contiguous uint8 RGB array."""
+        import io
+
+        with pil_image.open(io.BytesIO(data)) as img:
+            return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+
+    def _decode_verified(
+        self, outputs: list[tuple[Any, Any]], reference: Any, exact: bool
+    ) -> bool | None:
+        """Each tensor's pixels against Pillow's: equal for the host paths (they
+        copy Pillow's pixels), within 2 per channel and 0.5 on average for the
+        GPU decode; and each tensor on its source's memory (zero-copy)."""
+        if reference is None:
+            return None
+        ok = True
+        for tensor, source in outputs:
+            cai = tensor.cuda().__cuda_array_interface__
+            ok &= cai["data"][0] == source.__cuda_array_interface__["data"][0]
+            host = np.empty(reference.shape, np.uint8)
+            self.cu.cuda_memcpy_d2h(tensor.cuda(), host)
+            diff = np.abs(host.astype(np.int16) - reference)
+            if exact:
+                ok &= bool(diff.max() == 0)
+            else:
+                ok &= bool(diff.max() <= 2 and diff.mean() < 0.5)
+        return bool(ok)
 
     # ---- the whole run --------------------------------------------------- #
     def available(self, spec: MethodSpec) -> bool:
@@ -1517,6 +2115,10 @@ class Bench:
             say(f"{format_bytes(n)} done in {time.perf_counter() - started:.1f} s")
         say(f"overlapped batch of {FRAMES} frames, {len(SLOT_COUNTS)} slot counts")
         self.batch = self._guarded(_batch_stub(None), self.measure_batch)
+        say("CV-CUDA on torch tensors while another stream is busy; wrap costs")
+        self.interop = self._guarded(_interop_stub(None), self.measure_interop)
+        say("JPEG decode to a CV-CUDA tensor: nvImageCodec against Pillow + copy")
+        self.decode = self._guarded(_decode_stub(None), self.measure_decode)
 
 
 def say(text: str) -> None:
@@ -1736,6 +2338,8 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_us": bench.overhead,
         "helper_vs_raw": bench.helper_vs_raw,
         "batch": bench.batch,
+        "interop": bench.interop,
+        "decode": bench.decode,
         "warnings": bench.warnings,
         "duration_s": round(time.perf_counter() - started, 1),
     }
