@@ -53,20 +53,23 @@ sphinx_gallery_conf = {
     "gallery_dirs": ["auto_samples"],
     "filename_pattern": r".*\.py$",  # every sample is executed when the gallery runs
     # the modules the samples import: documented on the API page, not samples
-    "ignore_pattern": r"(cuda_python_common|preflight)\.py$",
+    "ignore_pattern": r"(cuda_python_common|preflight|sample_images)\.py$",
     "plot_gallery": "True" if EXECUTE_GALLERY else "False",
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "capture_repr": (),
     "remove_config_comments": True,
-    "download_all_examples": False,
+    "download_all_examples": False,  # each sample's own zip runs (interop_docs adds the modules)
     "within_subsection_order": "interop_docs.SampleOrder",
     "first_notebook_cell": (
         "# Needs an NVIDIA GPU. With a CUDA 13 driver:\n"
-        "#   pip install 'cuda-python>=13,<14' cvcuda-cu13 'cuda-core>=1.2' numpy\n"
-        "# With a CUDA 12 driver: 'cuda-python>=12.9.1,<13' cvcuda-cu12 'cuda-core>=1.2' numpy\n"
-        "# and put cuda_python_common.py (from the same folder) next to this notebook."
+        "#   pip install 'cuda-python>=13,<14' cvcuda-cu13 'cuda-core>=1.2' numpy matplotlib\n"
+        "# With a CUDA 12 driver: 'cuda-python>=12.9.1,<13' cvcuda-cu12 'cuda-core>=1.2' numpy matplotlib\n"
+        "# The sample's zip download holds this notebook and the modules it imports\n"
+        "# (cuda_python_common.py, preflight.py, sample_images.py): keep them together."
     ),
+    # The samples' figures are photos: JPEG, a tenth of a PNG's size.
+    "image_scrapers": ("interop_docs.jpeg_scraper",),
     "show_memory": False,
     "min_reported_time": 0,
     # No sg_execution_times pages: unlinked, and all zeros where the gallery is not run.
@@ -75,6 +78,10 @@ sphinx_gallery_conf = {
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Types only beside documented parameters (no "Return type: None" on classes),
+# and the module's type aliases by name rather than as ``Any``.
+autodoc_typehints_description_target = "documented_params"
+autodoc_type_aliases = {"DeviceLike": "DeviceLike", "StreamLike": "StreamLike"}
 autodoc_default_options = {"members": True, "show-inheritance": False}
 add_module_names = False
 

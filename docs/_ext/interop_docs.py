@@ -5,15 +5,23 @@
   to their online API pages *without* downloading inventories, so the build
   works offline (CI has no network) and ``-n`` still fails on our own typos.
 * On builds that do not execute the gallery, appends to each sample page the
-  output recorded on the last GPU run, saying where and when it came from.
+  output recorded on the last GPU run, shows the pictures recorded with it under
+  the cell that draws them and makes them the gallery cards' thumbnails, saying
+  where and when they came from.
+* Saves the samples' figures as JPEG (photos: a tenth of a PNG's size), and
+  makes each sample's downloads run: its zip also holds the modules it imports,
+  and its notebook has no ``# docs_tag:`` lines and no raw reST roles.
 * Draws the performance figure and table from the committed benchmark results.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import re
+import shutil
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +33,10 @@ import preflight  # docs/conf.py puts the samples' folder on sys.path
 
 DOCS = Path(__file__).resolve().parent.parent
 RECORDED = DOCS / "recorded_outputs"
+GALLERY = DOCS / "auto_samples"
+SAMPLES_DIR = DOCS.parent / "samples" / "interoperability"
+#: What a sample imports from its folder: every sample's zip holds them.
+SAMPLE_MODULES = ("cuda_python_common.py", "preflight.py", "sample_images.py")
 GENERATED = DOCS / "_generated"
 PERFORMANCE = DOCS / "performance"
 
@@ -93,8 +105,7 @@ def _resolve_external(app: Sphinx, env: Any, node: Any, contnode: nodes.Node) ->
 
 def recorded_output_rst(stem: str) -> str:
     """reST appended to a sample page built without running it."""
-    meta_path = RECORDED / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = _recorded_meta()
     output = RECORDED / f"{stem}.txt"
     head = "\n\n.. rubric:: Output\n\n"
     if not output.exists():
@@ -111,6 +122,65 @@ def recorded_output_rst(stem: str) -> str:
     )
 
 
+def _recorded_meta() -> dict[str, Any]:
+    meta_path = RECORDED / "meta.json"
+    return json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+
+def recorded_picture(stem: str) -> Path | None:
+    """The figure recorded for a sample (``recorded_outputs/<stem>.jpg``), if any."""
+    path = RECORDED / f"{stem}.jpg"
+    return path if path.is_file() else None
+
+
+def recorded_pictures_rst(stem: str) -> str:
+    """reST for the recorded figure of a sample built without running it: the
+    picture, and where and when it was made."""
+    if recorded_picture(stem) is None:
+        return ""
+    pictures = _recorded_meta().get("pictures", {})
+    if pictures.get("device"):
+        where = f"{pictures['device']}, driver {pictures.get('driver', '?')}, {pictures.get('date', 'date unknown')}"
+        label = (
+            "This build had no GPU, so the sample was not run here. The picture below was "
+            f"recorded when it last ran on a GPU ({where}) by ``nox -s gpu``; GPU builds of "
+            "the site draw it live."
+        )
+    else:
+        label = (
+            "This build had no GPU, and no GPU run has recorded this picture yet: it was "
+            f"made without a GPU, from the same operations in numpy ({pictures.get('date', 'date unknown')}). "
+            "The next ``nox -s gpu`` run replaces it with the sample's own figure."
+        )
+    return (
+        f"\n.. note::\n\n   {label}\n\n"
+        f".. image:: /recorded_outputs/{stem}.jpg\n"
+        f"   :alt: {stem}: input and output, as recorded\n"
+        "   :class: sphx-glr-single-img interop-recorded-picture\n\n"
+    )
+
+
+def _insert_pictures(rst: str, pictures: str) -> str:
+    """``pictures`` after the code block that calls ``show_side_by_side`` (else at the end)."""
+    if not pictures:
+        return rst
+    lines = rst.splitlines(keepends=True)
+    block_start = None
+    for i, line in enumerate(lines):
+        if line.startswith(".. code-block::"):
+            block_start = i
+        elif block_start is not None and line.strip() and not line[0].isspace():
+            block_start = None  # the block ended
+        elif block_start is not None and line.lstrip().startswith("show_side_by_side("):
+            # the block ends at the first non-blank line that is not indented
+            end = next(
+                (j for j in range(i + 1, len(lines)) if lines[j].strip() and not lines[j][0].isspace()),
+                len(lines),
+            )
+            return "".join(lines[:end]) + pictures.lstrip("\n") + "\n" + "".join(lines[end:])
+    return rst + "\n" + pictures
+
+
 DOCS_TAG_LINE = re.compile(r"^[ \t]*# docs_tag: (begin|end)_\w+[ \t]*\n", re.M)
 
 
@@ -121,8 +191,97 @@ def _polish_sample_page(app: Sphinx, docname: str, source: list[str]) -> None:
     if not match:
         return
     source[0] = DOCS_TAG_LINE.sub("", source[0])
-    if app.config.sphinx_gallery_conf.get("plot_gallery") not in (True, "True"):
+    if not _gallery_executed(app):
+        source[0] = _insert_pictures(source[0], recorded_pictures_rst(match.group(1)))
         source[0] += recorded_output_rst(match.group(1))
+
+
+def _gallery_executed(app: Sphinx) -> bool:
+    return app.config.sphinx_gallery_conf.get("plot_gallery") in (True, "True")
+
+
+def jpeg_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
+    """sphinx-gallery image scraper (``"interop_docs.jpeg_scraper"``): matplotlib's,
+    saving JPEG, since the samples' figures are photos."""
+    from sphinx_gallery.scrapers import matplotlib_scraper
+
+    return matplotlib_scraper(block, block_vars, gallery_conf, format="jpg")
+
+
+def _recorded_pictures_as_thumbnails(app: Sphinx) -> None:
+    """Before sphinx-gallery writes the gallery (GPU-less builds): put each recorded
+    picture where the sample's first figure would be, so that sphinx-gallery makes
+    the card's thumbnail from it. Samples that an executed build left (their .md5)
+    keep that build's figures."""
+    if _gallery_executed(app):
+        return
+    images = GALLERY / "images"
+    for name in preflight.SAMPLES:
+        stem = Path(name).stem
+        picture = recorded_picture(stem)
+        if picture is None or (GALLERY / f"{name}.md5").exists():
+            continue
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(picture, images / f"sphx_glr_{stem}_001.jpg")
+        # an older .png placeholder would be chosen over the .jpg thumbnail
+        (images / "thumb" / f"sphx_glr_{stem}_thumb.png").unlink(missing_ok=True)
+
+
+#: A reST role in a notebook's text: :class:`~a.B`, :func:`f`, :doc:`title <target>`.
+RST_ROLE = re.compile(r":(?:py:)?(?P<role>[a-z]+):`(?P<tilde>~?)(?P<text>[^`<]*)(?:<(?P<target>[^`>]*)>)?`")
+
+
+def markdown_for_role(match: re.Match[str]) -> str:
+    """A role as Markdown code: ``~`` keeps the last name; functions get ``()``;
+    an explicit title wins."""
+    text, target = match["text"].strip(), match["target"]
+    if target is not None and text:
+        return f"`{text}`" if match["role"] not in ("doc", "ref") else text
+    name = (target or text).strip()
+    if match["tilde"]:
+        name = name.rsplit(".", 1)[-1]
+    if match["role"] in ("func", "meth") and not name.endswith(")"):
+        name += "()"
+    return f"`{name}`"
+
+
+def clean_notebook(notebook: dict[str, Any]) -> dict[str, Any]:
+    """The notebook without ``# docs_tag:`` lines in code cells and with reST roles in
+    text cells turned into Markdown code."""
+    for cell in notebook.get("cells", []):
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "code":
+            text = DOCS_TAG_LINE.sub("", text + "\n").strip("\n")
+        elif cell.get("cell_type") == "markdown":
+            text = RST_ROLE.sub(markdown_for_role, text)
+        cell["source"] = text.splitlines(keepends=True) if isinstance(source, list) else text
+    return notebook
+
+
+def _downloads_that_run(app: Sphinx) -> None:
+    """After sphinx-gallery wrote the gallery: clean each sample's notebook, and
+    rebuild its zip with the sample, the notebook and the modules it imports."""
+    for name in preflight.SAMPLES:
+        stem = Path(name).stem
+        script, notebook_path, zip_path = (GALLERY / f"{stem}{ext}" for ext in (".py", ".ipynb", ".zip"))
+        if not (script.exists() and notebook_path.exists()):
+            continue
+        notebook = clean_notebook(json.loads(notebook_path.read_text(encoding="utf-8")))
+        notebook_text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+        if notebook_path.read_text(encoding="utf-8") != notebook_text:
+            notebook_path.write_text(notebook_text, encoding="utf-8")
+        members = {f"{stem}.py": script.read_bytes(), f"{stem}.ipynb": notebook_text.encode()}
+        members |= {module: (SAMPLES_DIR / module).read_bytes() for module in SAMPLE_MODULES}
+        if zip_path.exists():
+            with zipfile.ZipFile(zip_path) as old:
+                if {n: old.read(n) for n in old.namelist()} == members:
+                    continue
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as new:
+            for member, data in members.items():
+                new.writestr(member, data)
+        zip_path.write_bytes(buffer.getvalue())
 
 
 def load_renderer() -> ModuleType:
@@ -174,5 +333,8 @@ def comparison_substitutions(data: dict[str, Any]) -> str:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("missing-reference", _resolve_external)
     app.connect("source-read", _polish_sample_page)
+    # sphinx-gallery writes the gallery on builder-inited (priority 500)
+    app.connect("builder-inited", _recorded_pictures_as_thumbnails, priority=400)
+    app.connect("builder-inited", _downloads_that_run, priority=900)
     app.connect("builder-inited", _performance_artifacts)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

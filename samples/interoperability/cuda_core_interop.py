@@ -2,6 +2,7 @@
 # requires-python = ">=3.10"
 # dependencies = [
 #     "numpy>=1.24", "cuda-python>=13,<14", "cuda-core>=1.2", "cvcuda-cu13>=0.19",
+#     "matplotlib>=3.7",
 # ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
@@ -32,9 +33,8 @@ What to look at:
 # sphinx_gallery_start_ignore
 from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu(
-    "cvcuda", "cuda.core"
-)  # one line and exit status 3 when something is missing
+# one line and exit status 3 when something is missing
+require_gpu("cvcuda", "cuda.core", "matplotlib")
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -43,6 +43,7 @@ import numpy as np
 from cuda.core import Buffer, Device
 from cuda.core.utils import StridedMemoryView
 from cuda_python_common import pinned_empty
+from sample_images import photo
 
 # docs_tag: end_imports
 
@@ -57,9 +58,8 @@ device.set_current()
 stream = device.create_stream()  # owned by cuda.core
 cv_stream = cvcuda.as_stream(stream.__cuda_stream__()[1])  # borrowed by CV-CUDA
 
-rng = np.random.default_rng(seed=5)
-host_image = pinned_empty((480, 640, 3), np.uint8)  # page-locked, so copies are async
-host_image[...] = rng.integers(0, 256, size=host_image.shape, dtype=np.uint8)
+host_image = pinned_empty((600, 512, 3), np.uint8)  # page-locked, so copies are async
+host_image[...] = photo()  # the photo that ships with matplotlib, uint8 RGB
 # docs_tag: end_device_and_stream
 print(
     f"device {device.device_id}: {device.name}; stream {stream.__cuda_stream__()[1]:#x}"
@@ -108,6 +108,17 @@ stream.sync()  # the only host wait
 np.testing.assert_array_equal(host_result, host_image[:, ::-1])
 # docs_tag: end_ensure_tensors_unchanged
 print(f"result {result.shape} copied home on the same stream: equals numpy's flip")
+
+# %%
+# The pictures
+# ------------
+# The photo in pinned memory, and the flip that came back through cuda.core.
+
+from sample_images import show_side_by_side
+
+show_side_by_side(
+    host_image, host_result, titles=("Input", "cvcuda.flip, copied by cuda.core")
+)
 
 # %%
 # Clean up

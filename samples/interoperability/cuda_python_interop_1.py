@@ -1,6 +1,11 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# dependencies = [
+#     "numpy>=1.24",
+#     "cuda-python>=13,<14",
+#     "cvcuda-cu13>=0.19",
+#     "matplotlib>=3.7",
+# ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -29,25 +34,26 @@ What to look at:
 # sphinx_gallery_start_ignore
 from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when something is missing
+require_gpu("cvcuda", "matplotlib")  # one line and exit 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
 import cvcuda
 import numpy as np
 from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
+from sample_images import photo
 
 # docs_tag: end_imports
 
 # %%
 # CUDA Python to CV-CUDA
 # ----------------------
-# Allocate device memory we own, fill it from the host, and wrap it as a
-# tensor. No copy happens in ``as_tensor``: compare the two pointers.
+# Allocate device memory we own, fill it from the host with a photo (the one
+# that ships with matplotlib), and wrap it as a tensor. No copy happens in
+# ``as_tensor``: compare the two pointers.
 
 # docs_tag: begin_cuda_python_to_cvcuda
-rng = np.random.default_rng(seed=1)
-host_image = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+host_image = photo()  # (600, 512, 3) uint8 RGB, read from disk: no network
 
 buffer = CudaBuffer(host_image.shape, host_image.dtype)  # cudaMalloc, freed once
 cuda_memcpy_h2d(host_image, buffer)  # sizes and dtypes are checked before copying
@@ -91,6 +97,15 @@ cuda_memcpy_d2h(buffer, host_input)
 np.testing.assert_array_equal(host_input, host_image)
 # docs_tag: end_ensure_tensors_unchanged
 print(f"verified: {host_result.size} values equal numpy's flip; the input is unchanged")
+
+# %%
+# The pictures
+# ------------
+# The photo that went in, and the flipped copy that came back from the GPU.
+
+from sample_images import show_side_by_side
+
+show_side_by_side(host_image, host_result, titles=("Input", "cvcuda.flip, copied home"))
 
 # %%
 # Who frees what

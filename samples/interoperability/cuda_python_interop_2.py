@@ -1,6 +1,11 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# dependencies = [
+#     "numpy>=1.24",
+#     "cuda-python>=13,<14",
+#     "cvcuda-cu13>=0.19",
+#     "matplotlib>=3.7",
+# ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -29,25 +34,25 @@ What to look at:
 # sphinx_gallery_start_ignore
 from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when something is missing
+require_gpu("cvcuda", "matplotlib")  # one line and exit 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
 import cvcuda
 import numpy as np
 from cuda_python_common import cuda_memcpy_d2h, cuda_memcpy_h2d
+from sample_images import photo
 
 # docs_tag: end_imports
 
 # %%
 # CUDA Python to CV-CUDA
 # ----------------------
-# Draw a random 8-bit RGB image (integers in [0, 255], not floats cast to
-# uint8), let CV-CUDA allocate a tensor of the same shape and copy into it.
+# Read an 8-bit RGB photo (the one that ships with matplotlib), let CV-CUDA
+# allocate a tensor of the same shape and copy into it.
 
 # docs_tag: begin_cuda_python_to_cvcuda
-rng = np.random.default_rng(seed=2)
-host_image = rng.integers(0, 256, size=(720, 1280, 3), dtype=np.uint8)
+host_image = photo()  # (600, 512, 3) uint8 RGB, read from disk: no network
 
 tensor = cvcuda.Tensor(host_image.shape, cvcuda.Type.U8, "HWC")  # CV-CUDA allocates
 cuda_memcpy_h2d(host_image, tensor.cuda())  # into the tensor's own memory
@@ -80,3 +85,15 @@ cuda_memcpy_d2h(tensor.cuda(), host_input)
 np.testing.assert_array_equal(host_input, host_image)
 # docs_tag: end_ensure_tensors_unchanged
 print(f"verified: {host_bgr.size} values equal numpy's channel swap; input unchanged")
+
+# %%
+# The pictures
+# ------------
+# The photo that went in, and the BGR result drawn as if it were RGB: red and
+# blue trade places, so skin turns blue.
+
+from sample_images import show_side_by_side
+
+show_side_by_side(
+    host_image, host_bgr, titles=("Input (RGB)", "RGB2BGR result, drawn as RGB")
+)

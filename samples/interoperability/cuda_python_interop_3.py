@@ -1,6 +1,11 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# dependencies = [
+#     "numpy>=1.24",
+#     "cuda-python>=13,<14",
+#     "cvcuda-cu13>=0.19",
+#     "matplotlib>=3.7",
+# ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -33,7 +38,7 @@ What to look at:
 # sphinx_gallery_start_ignore
 from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when something is missing
+require_gpu("cvcuda", "matplotlib")  # one line and exit 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -51,6 +56,7 @@ from cuda_python_common import (
     destroy_stream,
     pinned_empty,
 )
+from sample_images import photo
 
 # docs_tag: end_imports
 
@@ -65,9 +71,8 @@ flags = cudart.cudaStreamNonBlocking  # never waits for the legacy default strea
 stream = check_cuda(cudart.cudaStreamCreateWithFlags(flags), "cudaStreamCreate")
 cv_stream = cvcuda.as_stream(get_cuda_native_handle(stream))  # borrowed, not owned
 
-rng = np.random.default_rng(seed=3)
 host_in = pinned_empty((1080, 1920, 3), np.uint8)  # page-locked; freed when collected
-host_in[...] = rng.integers(0, 256, size=host_in.shape, dtype=np.uint8)
+host_in[...] = np.tile(photo(), (2, 4, 1))[:1080, :1920]  # the photo, tiled to 1080p
 host_out = pinned_empty(host_in.shape, host_in.dtype)
 # docs_tag: end_pinned_stream
 
@@ -107,7 +112,9 @@ print(f"one frame {host_in.shape}: upload, flip and download on one stream, veri
 FRAMES, SLOTS = 16, 3  # frames in the batch; frames in flight
 shape = (FRAMES, 1080, 1920, 3)
 frames_in = pinned_empty(shape, np.uint8)
-frames_in[...] = np.random.default_rng(seed=4).integers(0, 256, shape, np.uint8)
+panorama = np.tile(photo(), (2, 5, 1))  # (1200, 2560, 3): the photo, repeated
+for i in range(FRAMES):  # a camera panning right, 24 pixels a frame
+    frames_in[i] = panorama[:1080, 24 * i : 24 * i + 1920]
 frames_out = pinned_empty(shape, np.uint8)
 
 streams = [
@@ -156,6 +163,19 @@ for slots, seconds in timings.items():
         f"  {gbytes / seconds:5.1f} GB/s"
     )
 print(f"  speed-up     {timings[1] / timings[SLOTS]:.2f}x")
+
+# %%
+# The pictures
+# ------------
+# The last frame of the batch as it went up, and as it came back flipped.
+
+from sample_images import show_side_by_side
+
+show_side_by_side(
+    frames_in[-1],
+    frames_out[-1],
+    titles=(f"Frame {FRAMES} of the batch", "Flipped on the GPU, copied home"),
+)
 
 # %%
 # Clean up

@@ -1,6 +1,11 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["numpy>=1.24", "cuda-python>=13,<14", "cvcuda-cu13>=0.19"]
+# dependencies = [
+#     "numpy>=1.24",
+#     "cuda-python>=13,<14",
+#     "cvcuda-cu13>=0.19",
+#     "matplotlib>=3.7",
+# ]
 # ///
 # SPDX-License-Identifier: Apache-2.0
 """
@@ -30,7 +35,7 @@ What to look at:
 # sphinx_gallery_start_ignore
 from preflight import require_gpu  # standard library only: runs before any import
 
-require_gpu("cvcuda")  # one line and exit status 3 when something is missing
+require_gpu("cvcuda", "matplotlib")  # one line and exit 3 when something is missing
 # sphinx_gallery_end_ignore
 
 # docs_tag: begin_imports
@@ -43,6 +48,7 @@ from cuda_python_common import (
     cuda_memcpy_d2h,
     cuda_memcpy_h2d,
 )
+from sample_images import photo
 
 # docs_tag: end_imports
 
@@ -51,8 +57,7 @@ from cuda_python_common import (
 # -------------------------
 
 # docs_tag: begin_padded_tensor
-rng = np.random.default_rng(seed=6)
-host_image = rng.integers(0, 256, size=(100, 75, 3), dtype=np.uint8)
+host_image = np.ascontiguousarray(photo()[::6, 31:481:6])  # a (100, 75, 3) thumbnail
 
 tensor = cvcuda.Tensor(host_image.shape, cvcuda.Type.U8, "HWC", rowalign=256)
 cai = tensor.cuda().__cuda_array_interface__
@@ -117,3 +122,19 @@ cuda_memcpy_d2h(window_flipped.cuda(), host_window)
 np.testing.assert_array_equal(host_window, host_image[10:60, 20:60][::-1])
 # docs_tag: end_crop
 print("a crop flipped by CV-CUDA without a copy: equals numpy's result")
+
+# %%
+# The pictures
+# ------------
+# The thumbnail that went in, the flat copy that ignored the pitch (each row
+# slides by the padding of the rows before it), and the pitched copy of the
+# flip.
+
+from sample_images import show_side_by_side
+
+show_side_by_side(
+    host_image,
+    garbled,
+    host_flipped,
+    titles=("Input, 100x75", "Flat cudaMemcpy", "Pitched copy of the flip"),
+)

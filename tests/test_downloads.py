@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Each sample's downloads, opened from the built site, run as they are.
+
+* The zip holds the sample, its notebook and the modules the sample imports
+  (``cuda_python_common.py``, ``preflight.py``, ``sample_images.py``), each equal
+  to the file in the repository.
+* Unzipped into an empty folder, ``python <sample>.py`` runs there: exit 0 and a
+  "verified" line on a GPU; elsewhere the one-line "cannot run" and exit 3 (never
+  an ImportError of a module the zip forgot).
+* Notebooks (in the zip and the separate download) have no ``# docs_tag:`` lines
+  in their code and no raw reST roles in their text.
+* Without a GPU, each sample page shows the recorded picture, labelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import preflight
+from preflight import EXIT_GPU_UNAVAILABLE
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES_DIR = ROOT / "samples" / "interoperability"
+SAMPLES = [Path(name).stem for name in preflight.SAMPLES]
+MODULES = ("cuda_python_common.py", "preflight.py", "sample_images.py")
+#: A reST role left raw in Markdown: :class:`~x.Y`, :func:`f`, :doc:`...`, :py:meth:`...`.
+RAW_ROLE = re.compile(r":(?:py:)?[a-z]+:`")
+MARKER = re.compile(r"^[ \t]*# docs_tag:", re.M)
+
+
+def download(site: Path, stem: str, suffix: str) -> Path:
+    """The file a sample page's download link of this suffix points at."""
+    html = (site / "auto_samples" / f"{stem}.html").read_text(encoding="utf-8")
+    hrefs = sorted(set(re.findall(rf'href="([^"]*/{re.escape(stem)}{re.escape(suffix)})"', html)))
+    assert len(hrefs) == 1, f"{stem}.html links {hrefs} for {suffix}"
+    path = (site / "auto_samples" / hrefs[0]).resolve()
+    assert path.is_file(), path
+    return path
+
+
+def notebook_problems(notebook: dict) -> list[str]:
+    """Marker lines in code cells and raw reST roles in text cells, one line each."""
+    problems = []
+    for index, cell in enumerate(notebook["cells"]):
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if cell["cell_type"] == "code" and MARKER.search(source):
+            problems.append(f"cell {index}: a '# docs_tag:' line")
+        if cell["cell_type"] == "markdown" and (role := RAW_ROLE.search(source)):
+            problems.append(f"cell {index}: raw role {source[role.start() : role.end() + 30]!r}")
+    return problems
+
+
+def test_the_notebook_check_can_fail() -> None:
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "source": "# docs_tag: begin_imports\nimport numpy"},
+            {"cell_type": "markdown", "source": ["See :class:`~cuda_python_common.CudaBuffer`."]},
+            {"cell_type": "markdown", "source": "See `CudaBuffer` and ``x``."},
+        ]
+    }
+    assert len(notebook_problems(notebook)) == 2
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_zip_holds_the_sample_and_its_modules(stem: str, built_site: Path) -> None:
+    with zipfile.ZipFile(download(built_site, stem, ".zip")) as archive:
+        names = set(archive.namelist())
+        assert {f"{stem}.py", f"{stem}.ipynb", *MODULES} <= names, f"{stem}.zip holds {sorted(names)}"
+        assert archive.read(f"{stem}.py") == (SAMPLES_DIR / f"{stem}.py").read_bytes()
+        for module in MODULES:
+            assert archive.read(module) == (SAMPLES_DIR / module).read_bytes(), f"{stem}.zip: {module} differs"
+        notebook = json.loads(archive.read(f"{stem}.ipynb"))
+    assert notebook_problems(notebook) == [], f"{stem}.ipynb in the zip"
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_notebook_download_is_clean(stem: str, built_site: Path) -> None:
+    notebook = json.loads(download(built_site, stem, ".ipynb").read_text(encoding="utf-8"))
+    assert notebook["cells"], f"{stem}.ipynb has no cells"
+    assert notebook_problems(notebook) == [], f"{stem}.ipynb"
+    code = "\n".join(
+        c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+        for c in notebook["cells"]
+        if c["cell_type"] == "code"
+    )
+    assert "from sample_images import" in code  # the pictures come from the module in the zip
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_unzipped_sample_runs_where_it_lies(stem: str, built_site: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(download(built_site, stem, ".zip")) as archive:
+        archive.extractall(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    proc = subprocess.run(
+        [sys.executable, f"{stem}.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if preflight.gpu_unavailable_reason("cvcuda", "matplotlib") is None:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "verified" in proc.stdout or "equals" in proc.stdout, proc.stdout
+    else:
+        assert proc.returncode == EXIT_GPU_UNAVAILABLE, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{stem}.py: cannot run: "), proc.stderr
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_sample_page_shows_a_picture(stem: str, built_site: Path) -> None:
+    """Executed or not, the page shows the sample's figure; without a GPU it is the
+    recorded one, with the label that says where it came from."""
+    html = (built_site / "auto_samples" / f"{stem}.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+\.(?:jpg|png))"', html)
+    pictures = [src for src in images if stem in src]
+    assert pictures, f"{stem}.html shows no picture of the sample (images: {images})"
+    for src in pictures:
+        assert (built_site / "auto_samples" / src).resolve().is_file(), src
+    if "sphx_glr_" not in " ".join(pictures):  # not drawn by this build: recorded
+        text = re.sub(r"\s+", " ", html)
+        assert "made without a GPU" in text or "recorded when it last ran on a GPU" in text
