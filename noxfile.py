@@ -207,7 +207,21 @@ def samples(session: nox.Session) -> None:
 #: cuda.core resolves driver entry points with cuGetProcAddress and expects "not found"
 #: for optional ones; memcheck would count each as an API error. Memory errors are still
 #: reported for this sample; only failed API calls are not (our code checks each one).
-SANITIZER_EXTRA = {"cuda_core_interop.py": ["--report-api-errors", "no"]}
+SANITIZER_EXTRA = {
+    "cuda_core_interop.py": ["--report-api-errors", "no"],
+    # torch and CuPy probe the driver the same way (optional entry points, device
+    # queries that may fail by design) when they start; their kernels are still checked.
+    "pytorch_interop.py": ["--report-api-errors", "no"],
+    "cupy_interop.py": ["--report-api-errors", "no"],
+    # cuda.core again, and NVRTC (Program.compile) loaded through it.
+    "cuda_python_kernel.py": ["--report-api-errors", "no"],
+    # cuda.core, and torch and CuPy when installed.
+    "dlpack_interop.py": ["--report-api-errors", "no"],
+    # nvImageCodec loads its codec libraries and probes what the device offers
+    # (hardware JPEG engine, stream-ordered allocation) at start, calls that may
+    # fail by design; the decode, CV-CUDA and copy kernels are still checked.
+    "nvimagecodec_interop.py": ["--report-api-errors", "no"],
+}
 
 
 def _sanitize_one(sanitizer: str, tool: str, path: Path, python: str, env: dict[str, str]) -> tuple[str, str, str]:
@@ -271,7 +285,7 @@ def gpu(session: nox.Session) -> None:
 
     The samples' output is re-recorded for GPU-less builds, the tests run with GPU
     skips as failures, then compute-sanitizer, the benchmark, and the docs with the
-    gallery executed."""
+    gallery executed, whose figures are recorded for GPU-less builds too."""
     _install(session, "test", "docs", "bench", FLAVOR)
     session.env["REQUIRE_GPU"] = "1"
     os.environ["REQUIRE_GPU"] = "1"
@@ -292,10 +306,32 @@ def gpu(session: nox.Session) -> None:
         str(BUILD_DIR / "html"),
         env={"GALLERY_EXECUTE": "1"},
     )
+    _record_pictures(session, Path(os.environ["SAMPLE_OUTPUT_DIR"]))
 
 
-def _write_recording_meta(out_dir: Path) -> None:
-    """meta.json beside recorded outputs: which GPU and driver produced them, and when."""
+def _record_pictures(session: nox.Session, out_dir: Path) -> None:
+    """Copy each sample's figure from the executed gallery to ``<out_dir>/<name>.jpg``
+    and say in meta.json where and when it was drawn: GPU-less builds show it."""
+    images = DOCS_DIR / "auto_samples" / "images"
+    missing = []
+    for path in sample_paths():
+        figure = images / f"sphx_glr_{path.stem}_001.jpg"
+        if not figure.is_file():
+            missing.append(figure.name)
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(figure, out_dir / f"{path.stem}.jpg")
+        session.log(f"pictures: recorded {path.stem}.jpg ({figure.stat().st_size // 1024} KB)")
+    if missing:
+        session.error(f"pictures: the executed gallery drew no {', '.join(missing)}")
+    _write_recording_meta(out_dir, pictures=True)
+
+
+def _write_recording_meta(out_dir: Path, *, pictures: bool = False) -> None:
+    """meta.json beside recorded outputs: which GPU and driver produced them, and when.
+
+    The pictures have their own entry (``pictures``), written when they are recorded
+    and kept when only the text outputs are."""
     import datetime
     import json
 
@@ -307,7 +343,13 @@ def _write_recording_meta(out_dir: Path) -> None:
     except (OSError, IndexError, ValueError, subprocess.SubprocessError):
         name, driver = "unknown GPU", "unknown"
     meta = {"device": name.strip(), "driver": driver.strip(), "date": datetime.date.today().isoformat()}
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    path = out_dir / "meta.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if pictures:
+        meta["pictures"] = dict(meta)
+    elif "pictures" in old:
+        meta["pictures"] = old["pictures"]
+    path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _which(name: str) -> str | None:

@@ -70,6 +70,11 @@ sphinx_gallery_conf = {
     ),
     # The samples' figures are photos: JPEG, a tenth of a PNG's size.
     "image_scrapers": ("interop_docs.jpeg_scraper",),
+    # After each sample: collect what it left behind, so that its GPU objects
+    # go while the libraries and streams they belong to are alive (all samples
+    # share one process here), not at a random later point.
+    "reset_modules": ("matplotlib", "interop_docs.collect_sample_objects"),
+    "reset_modules_order": "both",
     "show_memory": False,
     "min_reported_time": 0,
     # No sg_execution_times pages: unlinked, and all zeros where the gallery is not run.

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import pytest
+import sphinx_gallery
 from page_code import page_blocks
 
 import preflight
@@ -62,6 +63,10 @@ PAGES: dict[str, str] = {
     "installation.html": "installation",
     "samples/interoperability/cuda_python.html": "cuda_python",
     "samples/interoperability/cuda_core.html": "cuda_core",
+    "samples/interoperability/kernel.html": "kernel",
+    "samples/interoperability/pytorch.html": "pytorch",
+    "samples/interoperability/cupy.html": "cupy",
+    "samples/interoperability/nvimagecodec.html": "nvimagecodec",
     "auto_samples/index.html": "gallery_index",
     **{f"auto_samples/{stem}.html": f"gallery_{stem}" for stem in SAMPLES},
 }
@@ -288,6 +293,8 @@ def test_sample_downloads(stem: str, open_page: Any) -> None:
         assert response.status == 200
         names = zipfile.ZipFile(BytesIO(response.body())).namelist()
         assert f"{stem}.py" in names and f"{stem}.ipynb" in names, f"{stem}.zip holds {names}"
+        for module in ("cuda_python_common.py", "preflight.py", "sample_images.py"):
+            assert module in names, f"{stem}.zip lacks {module}, which the sample imports"
 
 
 def test_gallery_index_links_every_sample(open_page: Any, site_url: str) -> None:
@@ -295,6 +302,43 @@ def test_gallery_index_links_every_sample(open_page: Any, site_url: str) -> None
     hrefs = {urldefrag(h).url for h in page.eval_on_selector_all("article a[href]", "els => els.map(e => e.href)")}
     missing = [stem for stem in SAMPLES if urljoin(site_url, f"auto_samples/{stem}.html") not in hrefs]
     assert missing == [], f"the gallery index does not link {missing}"
+
+
+def test_each_gallery_card_has_its_own_thumbnail(open_page: Any, site_url: str) -> None:
+    """Every card shows a picture of its own sample, not sphinx-gallery's placeholder."""
+    page = open_page("auto_samples/index.html").page
+    page.screenshot(path=str(SCREENSHOTS / "gallery_index_cards.png"), full_page=True)
+    cards = page.eval_on_selector_all(
+        "div.sphx-glr-thumbcontainer",
+        "els => els.map(e => [e.querySelector('a')?.href || '', e.querySelector('img')?.src || ''])",
+    )
+    thumbs = {}
+    for href, src in cards:
+        for stem in SAMPLES:
+            if urldefrag(href).url == urljoin(site_url, f"auto_samples/{stem}.html"):
+                thumbs[stem] = src
+    assert set(thumbs) == set(SAMPLES), f"cards found for {sorted(thumbs)}"
+    for stem, src in thumbs.items():
+        assert f"sphx_glr_{stem}_thumb" in src, f"{stem}: card thumbnail {src}"
+        response = page.request.get(src)
+        assert response.status == 200, f"{stem}: {src} -> {response.status}"
+        thumbs[stem] = response.body()
+    placeholder = (Path(sphinx_gallery.__file__).parent / "_static" / "no_image.png").read_bytes()
+    shared = sorted(stem for stem, body in thumbs.items() if list(thumbs.values()).count(body) > 1)
+    # sphinx-gallery rescales its "no image" placeholder, so equal thumbnails are how it shows
+    assert shared == [], f"these cards share one thumbnail (the placeholder: no picture recorded?): {shared}"
+    assert placeholder not in thumbs.values(), "a card shows sphinx-gallery's placeholder"
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_sample_page_shows_a_picture(stem: str, open_page: Any) -> None:
+    page = open_page(f"auto_samples/{stem}.html").page
+    sizes = page.eval_on_selector_all(
+        "article.bd-article img",
+        "els => els.filter(e => e.complete).map(e => [e.src, e.naturalWidth, e.naturalHeight])",
+    )
+    pictures = [(src, w, h) for src, w, h in sizes if stem in src and w >= 200 and h >= 100]
+    assert pictures, f"{stem}: no picture of the sample on its page ({sizes})"
 
 
 def test_installation_tabs_switch_to_cuda_12(open_page: Any) -> None:
@@ -366,6 +410,10 @@ def test_approach_1_starts_within_the_first_screens(browser: Any, site_url: str)
 OVERFLOW_PAGES = [
     "samples/interoperability/cuda_python.html",
     "samples/interoperability/cuda_core.html",
+    "samples/interoperability/kernel.html",
+    "samples/interoperability/pytorch.html",
+    "samples/interoperability/cupy.html",
+    "samples/interoperability/nvimagecodec.html",
     *(f"auto_samples/{stem}.html" for stem in SAMPLES),
 ]
 

@@ -99,6 +99,11 @@ def test_unzipped_sample_runs_where_it_lies(stem: str, built_site: Path, tmp_pat
     with zipfile.ZipFile(download(built_site, stem, ".zip")) as archive:
         archive.extractall(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    # Installed packages may come through PYTHONPATH; the samples' own folder may not.
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    kept = [p for p in kept if Path(p).resolve() != SAMPLES_DIR.resolve()]
+    if kept:
+        env["PYTHONPATH"] = os.pathsep.join(kept)
     proc = subprocess.run(
         [sys.executable, f"{stem}.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )

@@ -33,7 +33,7 @@ def pasted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pasted")
     module, _ = pasted(PAGES_DIR / "cuda_python.rst", COMMON)
     (folder / COMMON).write_text(module)
-    for name in (*preflight.SAMPLES, "preflight.py"):
+    for name in (*preflight.SAMPLES, "preflight.py", "sample_images.py"):
         shutil.copy(SAMPLES_DIR / name, folder / name)
     return folder
 

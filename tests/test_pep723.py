@@ -41,7 +41,8 @@ def test_script_block_agrees_with_pyproject(sample: Path) -> None:
     meta = script_metadata(sample)
     assert meta["requires-python"] == PYPROJECT["requires-python"]
     deps = meta["dependencies"]
-    allowed = {r for r in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["cu13"]}
+    extras = PYPROJECT["optional-dependencies"]
+    allowed = {r for r in PYPROJECT["dependencies"] + extras["cu13"] + extras["codec13"]}
     by_name = {name_of(r): r for r in allowed}
     for dep in deps:
         assert dep in allowed, f"{sample.name}: {dep!r} differs from pyproject.toml's {by_name.get(name_of(dep))!r}"
@@ -49,6 +50,8 @@ def test_script_block_agrees_with_pyproject(sample: Path) -> None:
         assert required in {name_of(d) for d in deps}, f"{sample.name}: no {required} in its script block"
     if "cuda.core" in sample.read_text():
         assert "cuda-core" in {name_of(d) for d in deps}
+    if "nvimgcodec" in sample.read_text():  # the optional codec13 extra, spelled the same
+        assert set(extras["codec13"]) <= set(deps), f"{sample.name}: not {extras['codec13']}"
 
 
 def test_parser_rejects_a_missing_block(tmp_path: Path) -> None:

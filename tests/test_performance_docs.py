@@ -352,7 +352,8 @@ def _rst_warnings(text: str) -> str:
 def test_text_and_rst_come_from_the_same_sections(render: ModuleType, example: dict) -> None:
     text, rst = render.format_text(example), render.to_rst(example)
     tables = [s for s in render.sections(example) if s.header]
-    assert [s.key for s in tables] == ["targets", "batch", "comparisons", "h2d", "d2h"]
+    keys = ["targets", "batch", "comparisons", "h2d", "d2h", "stream_wait", "wrap_cost"]
+    assert [s.key for s in tables] == keys
     assert rst.count(".. list-table::") == len(tables)
     for section in tables:
         assert render._cell(section.title) in rst
@@ -452,6 +453,109 @@ def test_write_docs_assets(render: ModuleType, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- #
+# PyTorch and CuPy with CV-CUDA: the interop block                            #
+# --------------------------------------------------------------------------- #
+INTEROP_KEYS = {
+    "frame_shape", "operator", "timer", "reps", "busy", "stream_wait", "wrap_calls",
+    "wrap_us", "skipped", "stream_wait_skipped", "wrap_skipped",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
+def test_interop_block_has_the_schema(path: Path, bench: ModuleType) -> None:
+    doc = json.loads(path.read_text())
+    if "interop" not in doc:  # recorded before the benchmark measured it
+        assert path == RESULTS
+        return
+    interop = doc["interop"]
+    assert set(interop) >= INTEROP_KEYS, f"missing {INTEROP_KEYS - set(interop)}"
+    assert set(bench._interop_stub(None)) == INTEROP_KEYS
+    ways = {way for way, _ in bench.INTEROP_WAYS}
+    for row in interop["stream_wait"]:
+        assert row["busy"] in interop["busy"] and row["way"] in ways
+        assert row["us_min"] <= row["us_median"] <= row["us_max"]
+    for row in interop["wrap_us"]:
+        assert row["skipped"] or row["us_median"] > 0
+        assert row["direction"] in ("into CV-CUDA", "from CV-CUDA", "both")
+
+
+def test_example_measures_the_interop_block(example: dict, bench: ModuleType) -> None:
+    interop = example["interop"]
+    assert interop["skipped"] is None
+    assert set(interop["busy"]) == {"legacy", "nonblocking"}
+    assert len(interop["stream_wait"]) == len(interop["busy"]) * len(bench.INTEROP_WAYS)
+    libraries = {r["library"] for r in interop["wrap_us"]}
+    assert libraries == {"CUDA Python", "cuda.core", "PyTorch", "CuPy"}
+
+
+def test_interop_rows(bench: ModuleType) -> None:
+    row = bench.stream_wait_row("legacy", "cai_v2", "v2", [3e-6, 1e-6, 2e-6], True)
+    assert (row["us_min"], row["us_median"], row["us_max"]) == (1.0, 2.0, 3.0)
+    assert row["calls"] == 3 and row["verified"] is True
+    wrap = bench.wrap_row("PyTorch", "into CV-CUDA", "x", [4e-6, 5e-6, 9e-6], True)
+    assert wrap["us_median"] == 5.0 and wrap["zero_copy"] is True
+    gone = bench.wrap_row("cuda.core", "both", "y", None, skipped="TypeError: no")
+    assert gone["us_median"] is None and gone["skipped"] == "TypeError: no"
+
+
+def test_cai_v3_wrapper_names_the_stream(bench: ModuleType) -> None:
+    v2 = {"shape": (2, 3), "typestr": "|u1", "data": (4096, False), "strides": None, "version": 2}
+
+    class FakeTensor:
+        def __init__(self) -> None:
+            self.__cuda_array_interface__ = dict(v2)
+
+    tensor = FakeTensor()
+    v3 = bench._CaiV3(tensor, 0x1234)
+    assert v3.__cuda_array_interface__ == {**v2, "version": 3, "stream": 0x1234}
+    assert v3.tensor is tensor  # keeps the tensor alive
+    assert bench._CaiV3(FakeTensor(), 0).__cuda_array_interface__["stream"] == 1
+    assert tensor.__cuda_array_interface__ == v2  # not modified
+
+
+def test_interop_sections_render(render: ModuleType, example: dict) -> None:
+    text = render.format_text(example, keys=render.INTEROP_KEYS)
+    rst = render.to_rst(example, render.INTEROP_KEYS)
+    assert text.isascii()
+    legacy = example["interop"]["stream_wait"]
+    v2, v3 = (
+        next(r["us_median"] for r in legacy if r["busy"] == "legacy" and r["way"] == w) for w in ("cai_v2", "cai_v3")
+    )
+    assert f"CAI v2 took {v2 / v3:.1f}x as long as v3" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("CAI v3 naming"))
+    assert f"{v3:.2f} us" in line and line.endswith("verified")
+    for row in example["interop"]["wrap_us"]:
+        assert row["call"] in text
+    assert rst.count(".. list-table::") == 2
+    assert _rst_warnings(rst) == ""
+
+
+def test_interop_sections_say_what_was_not_measured(render: ModuleType, bench: ModuleType, example: dict) -> None:
+    old = {k: v for k, v in example.items() if k != "interop"}
+    rst = render.to_rst(old, render.INTEROP_KEYS)
+    assert "list-table" not in rst and "Not measured in this results file" in rst
+    assert _rst_warnings(rst) == ""
+    skipped = {**example, "interop": bench._interop_stub("torch not usable: No module named 'torch'")}
+    rst = render.to_rst(skipped, render.INTEROP_KEYS)
+    assert "list-table" not in rst and "Not measured: torch not usable" in rst
+    assert _rst_warnings(rst) == ""
+    wrong = copy.deepcopy(example)
+    wrong["interop"]["stream_wait"][0]["verified"] = False
+    wrong["interop"]["wrap_us"][0]["zero_copy"] = False
+    text = render.format_text(wrong, keys=render.INTEROP_KEYS)
+    assert "MISMATCH" in text and "COPIED" in text
+
+
+def test_write_docs_assets_writes_the_interop_part(render: ModuleType, tmp_path: Path) -> None:
+    render.write_docs_assets(tmp_path, EXAMPLE)
+    interop = (tmp_path / "performance_interop.rst").read_text()
+    assert "warning::" in interop and "Synthetic" in interop
+    assert "another stream is busy" in interop and "Wrap cost" in interop
+    assert "another stream is busy" not in (tmp_path / "performance_table.rst").read_text()
+    assert _rst_warnings(interop) == ""
+
+
+# --------------------------------------------------------------------------- #
 # The script                                                                  #
 # --------------------------------------------------------------------------- #
 def test_bench_is_a_script_beside_its_renderer() -> None:
@@ -508,3 +612,97 @@ def test_performance_page_builds(built_site: Path) -> None:
         html = html.replace(f"<strong>{verdict}</strong>", "<strong>verdict</strong>")
     assert html.count("<strong>verdict</strong>") == len(TARGETS)
     assert "docs/performance/bench_transfers.py" in html
+    assert 'id="performance-interop"' in html or "pytorch-cupy-and-cv-cuda" in html
+    assert "another stream is busy" in html or "Not measured in this results file" in html
+
+
+# --------------------------------------------------------------------------- #
+# JPEG decode to a CV-CUDA tensor: the decode block                           #
+# --------------------------------------------------------------------------- #
+DECODE_KEYS = {
+    "image", "shape", "jpeg_bytes", "batch", "timer", "reps", "warmup", "import_ms",
+    "init_ms", "nvimgcodec", "pillow", "paths", "skipped",
+}  # fmt: skip
+
+
+def _decode_path(kind: str, path: str, ms: float, count: int = 1, verified: bool | None = True) -> dict:
+    return {
+        "kind": kind,
+        "path": path,
+        "images_per_call": count,
+        "ms_per_image": ms,
+        "ms_min": ms * 0.9,
+        "ms_max": ms * 1.3,
+        "images_per_s": round(1e3 / ms, 1),
+        "verified": verified,
+        "skipped": None,
+    }
+
+
+@pytest.fixture
+def decoded(bench: ModuleType, example: dict) -> dict:
+    """The example with a synthetic decode block: two GPU and two host paths."""
+    block = bench._decode_stub(None)
+    block.update(
+        shape=[600, 512, 3], jpeg_bytes=61306, reps=50, import_ms=180.0, init_ms=1012.4,
+        nvimgcodec="0.9.0", pillow="11.3.0",
+        paths=[
+            _decode_path("gpu", "nvImageCodec decode → CV-CUDA tensor", 0.32),
+            _decode_path("gpu", "nvImageCodec batch decode of 8 → CV-CUDA tensors", 0.16, 8),
+            _decode_path("host", "Pillow decode + pinned copy → CV-CUDA tensor", 2.40),
+            _decode_path("host", "Pillow decode + pageable copy → CV-CUDA tensor", 2.56),
+        ],
+    )  # fmt: skip
+    return {**copy.deepcopy(example), "synthetic": False, "decode": block}
+
+
+def test_decode_stub_is_the_documented_schema(bench: ModuleType) -> None:
+    assert set(bench._decode_stub(None)) == DECODE_KEYS
+    for key in DECODE_KEYS:
+        assert f"``{key}``" in bench.__doc__, f"decode block key {key} is not documented"
+    assert bench.DECODE_REPS_QUICK >= 10 and bench.DECODE_BATCH > 1
+
+
+def test_decode_section_in_text_and_rst(render: ModuleType, decoded: dict) -> None:
+    text = render.format_text(decoded, keys=render.DECODE_KEYS)
+    rst = render.to_rst(decoded, render.DECODE_KEYS)
+    (section,) = [s for s in render.sections(decoded) if s.key == "decode"]
+    assert section.header == ("Path", "ms per image", "images/s", "Speed-up", "Output")
+    rows = {row[0]: row for row in section.rows}
+    single = rows["nvImageCodec decode → CV-CUDA tensor"]
+    assert single[1:] == ("0.320", "3,125", "8.0×", "verified")  # 2.56 / 0.32
+    assert rows["nvImageCodec batch decode of 8 → CV-CUDA tensors"][3] == "16.0×"
+    assert rows["Pillow decode + pageable copy → CV-CUDA tensor"][3] == "1.0×"
+    assert "One-time set-up: 1,012 ms" in text and "600x512x3 photo" in text
+    assert "nvImageCodec 0.9.0, Pillow 11.3.0." in text and text.isascii()
+    assert rst.count(".. list-table::") == 1 and render._cell(section.title) in rst
+    assert _rst_warnings(rst) == ""
+
+
+def test_decode_section_of_an_old_a_skipped_and_a_wrong_run(
+    render: ModuleType, bench: ModuleType, decoded: dict, example: dict
+) -> None:
+    old = {k: v for k, v in example.items() if k != "decode"}
+    rst = render.to_rst(old, render.DECODE_KEYS)
+    assert "Not measured in this results file" in rst and "list-table" not in rst
+    assert _rst_warnings(rst) == ""
+    skipped = {**example, "decode": bench._decode_stub("nvImageCodec not usable: No module named 'nvidia'")}
+    rst = render.to_rst(skipped, render.DECODE_KEYS)
+    assert "Not measured: nvImageCodec not usable" in rst and _rst_warnings(rst) == ""
+    partial = copy.deepcopy(decoded)
+    partial["decode"]["paths"][0]["verified"] = False
+    for p in partial["decode"]["paths"][2:]:
+        p.update(ms_per_image=None, skipped="Pillow not usable: *odd*_ text")
+    text = render.format_text(partial, keys=render.DECODE_KEYS)
+    assert "MISMATCH" in text and "Pillow not usable" in text
+    assert "Speed-up" in text and "—" not in text  # no host path: dashes, in ASCII
+    assert _rst_warnings(render.to_rst(partial, render.DECODE_KEYS)) == ""
+
+
+def test_write_docs_assets_writes_the_decode_part(render: ModuleType, decoded: dict, tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(decoded))
+    render.write_docs_assets(tmp_path, results)
+    part = (tmp_path / "performance_decode.rst").read_text()
+    assert "JPEG decode to a CV-CUDA tensor" in part and "8.0×" in part
+    assert "JPEG decode" not in (tmp_path / "performance_summary.rst").read_text()

@@ -16,7 +16,7 @@ from preflight import EXIT_GPU_UNAVAILABLE
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 SAMPLES = [SAMPLES_DIR / name for name in preflight.SAMPLES]
-MODULES = {"cuda_python_common.py", "preflight.py"}  # imported by the samples
+MODULES = {"cuda_python_common.py", "preflight.py", "sample_images.py"}  # imported by the samples
 
 
 def run_sample(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -80,6 +80,14 @@ class SampleOrder:
         return f"<{type(self).__name__}>"
 
 
+def collect_sample_objects(gallery_conf: dict, fname: str | None, when: str) -> None:
+    """sphinx-gallery ``reset_modules``: after a sample, collect its objects now."""
+    if when == "after":
+        import gc
+
+        gc.collect()
+
+
 def external_url(name: str) -> str | None:
     """The API page of an external dotted name, or None when it is not ours to resolve."""
     if name.startswith("np."):

@@ -12,6 +12,11 @@ The one place the results are rendered, for the console and for the docs:
   for the page width, with the recommended path highlighted.
 * :func:`write_docs_assets` writes the figure and the reST for the docs build.
 
+The optional ``interop`` block of a results file (CV-CUDA on a torch tensor
+while another stream is busy, and the wrap cost of each library's objects)
+renders as the sections in :data:`INTEROP_KEYS`; a file recorded before the
+benchmark measured it says so instead.
+
 Everything here only reads JSON, so it runs without a GPU. ``bench_transfers.py``
 beside this file writes the JSON (``nox -s bench``); ``results.example.json``
 is a synthetic example of the schema.
@@ -49,7 +54,11 @@ PLOT_DPI = 200  # sharp on high-density screens
 #: The sections the page shows under the figure; the rest go to the full table.
 SUMMARY_KEYS = ("run", "targets", "batch")
 DETAIL_KEYS = ("comparisons", "h2d", "d2h", "notes")
-_ASCII = str.maketrans({"→": "->", "∥": "||", "×": "x", "—": "-", "≥": ">="})
+#: The sections of the page's PyTorch/CuPy part (performance_interop.rst).
+INTEROP_KEYS = ("stream_wait", "wrap_cost")
+#: The section of the page's JPEG decode part (performance_decode.rst).
+DECODE_KEYS = ("decode",)
+_ASCII = str.maketrans({"→": "->", "∥": "||", "×": "x", "—": "-", "≥": ">=", "µ": "u"})
 
 
 class Section(NamedTuple):
@@ -327,8 +336,151 @@ def _notes_section(doc: dict[str, Any]) -> Section:
     return Section("notes", "Notes" if notes else "", notes=tuple(notes))
 
 
+def _interop_times(rows: list[dict[str, Any]], busy: str, way: str) -> float | None:
+    for row in rows:
+        if row.get("busy") == busy and row.get("way") == way:
+            return row.get("us_median")
+    return None
+
+
+def _stream_wait_section(doc: dict[str, Any]) -> Section:
+    interop = doc.get("interop")
+    title = "CV-CUDA on a torch tensor while another stream is busy"
+    if not interop:
+        note = (
+            "Not measured in this results file: it was recorded before the "
+            "benchmark timed CV-CUDA on torch's streams. The next GPU run "
+            "(nox -s bench) measures it."
+        )
+        return Section("stream_wait", title, notes=(note,))
+    shape = "×".join(str(d) for d in interop.get("frame_shape") or ())
+    title += f": µs per call, {interop.get('operator', 'flip')} of {shape} uint8"
+    notes: list[str] = []
+    if interop.get("skipped"):
+        notes.append(f"Not measured: {interop['skipped']}")
+    if interop.get("stream_wait_skipped"):
+        notes.append(f"Not measured: {interop['stream_wait_skipped']}")
+    rows_in = interop.get("stream_wait") or []
+    busy = interop.get("busy") or {}
+    ways = dict.fromkeys((r["way"], r.get("label", r["way"])) for r in rows_in)
+    rows: list[tuple[str, ...]] = []
+    for way, label in ways:
+        mine = [r for r in rows_in if r["way"] == way]
+        cells = [_us(_interop_times(rows_in, key, way)) for key in busy]
+        checks = {r.get("verified") for r in mine}
+        check = (
+            "MISMATCH" if False in checks else "verified" if checks == {True} else "—"
+        )
+        rows.append((label, *cells, check))
+    for key, info in busy.items():
+        v2 = _interop_times(rows_in, key, "cai_v2")
+        v3 = _interop_times(rows_in, key, "cai_v3")
+        ratio = "" if not (v2 and v3) else f"; CAI v2 took {v2 / v3:.1f}× as long as v3"
+        notes.append(
+            f"{info.get('label', key)}: {_us(info.get('busy_us'))} of GPU work "
+            f"queued on that stream before each call{ratio}."
+        )
+    if rows:
+        notes.append(
+            f"{interop.get('timer', '')} Median of {interop.get('reps', '?')} calls "
+            "per cell, the interfaces interleaved."
+        )
+    header = ("Interface CV-CUDA reads", *(b.get("label", k) for k, b in busy.items()))
+    header += ("Output",)
+    return Section(
+        "stream_wait", title, header if rows else (), tuple(rows), tuple(notes)
+    )
+
+
+def _wrap_cost_section(doc: dict[str, Any]) -> Section:
+    interop = doc.get("interop") or {}
+    rows_in = interop.get("wrap_us") or []
+    notes: list[str] = []
+    if interop.get("wrap_skipped"):
+        notes.append(f"Wrap cost not measured: {interop['wrap_skipped']}")
+    rows = []
+    for r in rows_in:
+        if r.get("skipped"):
+            notes.append(f"Not measured: {r['library']}, {r['call']}: {r['skipped']}")
+            continue
+        copy = {True: "zero-copy", False: "COPIED"}.get(r.get("zero_copy"), "—")
+        rows.append(
+            (r["library"], r["direction"], r["call"], _us(r["us_median"]), copy)
+        )
+    if rows:
+        notes.append(
+            f"Host time of the call alone (time.perf_counter), median of "
+            f"{interop.get('wrap_calls', '?')} calls each, all calls interleaved; "
+            "the result is dropped outside the timing."
+        )
+    header = ("Library", "Direction", "Call", "Median", "Memory")
+    title = "Wrap cost: one call that hands a GPU buffer over" if rows or notes else ""
+    return Section(
+        "wrap_cost", title, header if rows else (), tuple(rows), tuple(notes)
+    )
+
+
+def _decode_section(doc: dict[str, Any]) -> Section:
+    """JPEG bytes to a CV-CUDA tensor: nvImageCodec on the GPU against Pillow on
+    the host (the optional ``decode`` block of a results file)."""
+    decode = doc.get("decode")
+    title = "JPEG decode to a CV-CUDA tensor: GPU (nvImageCodec) against host (Pillow)"
+    if not decode:
+        note = (
+            "Not measured in this results file: it was recorded before the "
+            "benchmark timed JPEG decoding. The next GPU run (nox -s bench) "
+            "measures it."
+        )
+        return Section("decode", title, notes=(note,))
+    shape = "×".join(str(d) for d in decode.get("shape") or ())
+    size = decode.get("jpeg_bytes")
+    title += f", {shape} photo" + (f" ({size:,} bytes of JPEG)" if size else "")
+    notes: list[str] = []
+    if decode.get("skipped"):
+        notes.append(f"Not measured: {decode['skipped']}")
+    host = {
+        p.get("path"): p.get("ms_per_image")
+        for p in decode.get("paths") or ()
+        if p.get("kind") == "host"
+    }
+    slowest_host = max((v for v in host.values() if v), default=None)
+    rows: list[tuple[str, ...]] = []
+    for p in decode.get("paths") or ():
+        ms = p.get("ms_per_image")
+        if p.get("skipped") or ms is None:
+            why = p.get("skipped") or "not measured"
+            rows.append((p.get("path", "?"), "skipped", "skipped", "—", "—"))
+            notes.append(f"{p.get('path')}: not measured: {why}")
+            continue
+        check = {True: "verified", False: "MISMATCH"}.get(p.get("verified"), "—")
+        speedup = "—" if not slowest_host else f"{slowest_host / ms:.1f}×"
+        rows.append((p["path"], f"{ms:.3f}", f"{1e3 / ms:,.0f}", speedup, check))
+    init = decode.get("init_ms")
+    if init is not None:
+        notes.append(
+            f"One-time set-up: {init:,.0f} ms for the first Decoder() and its first "
+            f"decode (import of nvidia.nvimgcodec: {decode.get('import_ms', 0):,.0f} "
+            "ms), in a process whose CUDA context already existed; not in the rows."
+        )
+    if rows:
+        notes.append(
+            f"{decode.get('timer', '')} Median of {decode.get('reps', '?')} timed "
+            f"calls per path after {decode.get('warmup', '?')} warm-up calls, the "
+            f"paths interleaved; a batch call decodes {decode.get('batch', '?')} "
+            "images and counts as that many. Speed-up: against the slowest host path."
+        )
+    if decode.get("nvimgcodec") or decode.get("pillow"):
+        notes.append(
+            f"nvImageCodec {decode.get('nvimgcodec') or 'not installed'}, "
+            f"Pillow {decode.get('pillow') or 'not installed'}."
+        )
+    header = ("Path", "ms per image", "images/s", "Speed-up", "Output")
+    return Section("decode", title, header if rows else (), tuple(rows), tuple(notes))
+
+
 def sections(doc: dict[str, Any]) -> list[Section]:
-    """The report, in order: run, targets, batch, comparisons, h2d, d2h, notes."""
+    """The report, in order: run, targets, batch, comparisons, h2d, d2h, the
+    interop sections (stream_wait, wrap_cost), decode, notes."""
     return [
         _run_section(doc),
         _targets_section(doc),
@@ -336,6 +488,9 @@ def sections(doc: dict[str, Any]) -> list[Section]:
         _comparisons_section(doc),
         _rates_section(doc, "h2d"),
         _rates_section(doc, "d2h"),
+        _stream_wait_section(doc),
+        _wrap_cost_section(doc),
+        _decode_section(doc),
         _notes_section(doc),
     ]
 
@@ -517,7 +672,9 @@ def render(doc: dict[str, Any], out_png: Path | None = None) -> Any:
 # --------------------------------------------------------------------------- #
 def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, Any]:
     """Write ``performance.png``, ``performance_summary.rst`` (run, targets,
-    batch) and ``performance_table.rst`` (the full figures) into ``out_dir``.
+    batch), ``performance_table.rst`` (the full figures) and
+    ``performance_interop.rst`` (PyTorch and CuPy with CV-CUDA) and
+    ``performance_decode.rst`` (JPEG decode, GPU against host) into ``out_dir``.
 
     Uses ``results`` if given, else ``results.json`` beside this file, else the
     synthetic ``results.example.json`` (whose pages then carry a warning).
@@ -528,4 +685,18 @@ def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, A
     render(doc, out_dir / "performance.png")
     (out_dir / "performance_summary.rst").write_text(to_rst(doc, SUMMARY_KEYS))
     (out_dir / "performance_table.rst").write_text(to_rst(doc, DETAIL_KEYS))
+    interop = to_rst(doc, INTEROP_KEYS)
+    if doc.get("synthetic"):
+        interop = (
+            ".. warning::\n\n   Synthetic example numbers, not a measurement.\n\n"
+            + interop
+        )
+    (out_dir / "performance_interop.rst").write_text(interop)
+    decode = to_rst(doc, DECODE_KEYS)
+    if doc.get("synthetic"):
+        decode = (
+            ".. warning::\n\n   Synthetic example numbers, not a measurement.\n\n"
+            + decode
+        )
+    (out_dir / "performance_decode.rst").write_text(decode)
     return doc

@@ -27,6 +27,11 @@ SAMPLES = (
     "cuda_python_interop_3.py",
     "cuda_python_strides.py",
     "cuda_core_interop.py",
+    "cuda_python_kernel.py",
+    "dlpack_interop.py",
+    "pytorch_interop.py",
+    "cupy_interop.py",
+    "nvimagecodec_interop.py",
 )
 
 _INSTALL = 'pip install -e ".[cu13]" (CUDA 13 driver) or ".[cu12]" (CUDA 12 driver)'
@@ -36,6 +41,10 @@ _PACKAGES = {
     "cuda.bindings": "cuda-python",
     "cuda.core": "cuda-core",
     "cvcuda": "cvcuda-cu13 or cvcuda-cu12",
+    "matplotlib": "matplotlib",
+    "torch": "torch, a CUDA build from pytorch.org",
+    "cupy": "cupy-cuda13x or cupy-cuda12x",
+    "nvidia.nvimgcodec": "nvidia-nvimgcodec-cu13 or -cu12",
 }
 
 
