@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -105,9 +106,7 @@ def test_pinned_memory_is_freed_only_when_the_last_view_dies() -> None:
 def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:
     script = tmp_path / "exit_with_buffers.py"
     script.write_text(
-        textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(SAMPLES_DIR)!r})
+        textwrap.dedent("""
         import numpy as np
         import cvcuda
         from cuda_python_common import CudaBuffer, cuda_memcpy_h2d, pinned_empty
@@ -120,7 +119,9 @@ def test_a_buffer_alive_at_exit_is_freed_quietly(tmp_path: Path) -> None:
         cycle.append(cycle)  # a reference cycle: freed by the collector at exit, if at all
     """)
     )
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    path = os.pathsep.join(filter(None, [str(SAMPLES_DIR), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)
 

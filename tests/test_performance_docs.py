@@ -53,21 +53,16 @@ TARGETS = (
 KiB, MiB = 1 << 10, 1 << 20
 
 
-def _import(name: str, *folders: Path) -> ModuleType:
-    """Import ``name`` with ``folders`` and the samples' folder on sys.path, as
-    the benchmark script runs: its own folder first, the samples' on PYTHONPATH."""
-    saved = list(sys.path)
-    sys.path[:0] = [*map(str, folders), str(SAMPLES_DIR)]
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path[:] = saved
+def _import(name: str) -> ModuleType:
+    """A module from docs/performance, docs/_ext or the samples' folder (pytest's
+    ``pythonpath``), as the benchmark script and the docs build import them."""
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
 def perf() -> tuple[ModuleType, ModuleType]:
     """(render_results, bench_transfers)."""
-    return _import("render_results", PERF), _import("bench_transfers", PERF)
+    return _import("render_results"), _import("bench_transfers")
 
 
 @pytest.fixture(scope="module")
@@ -438,7 +433,7 @@ def test_plot_names_real_methods(render: ModuleType, bench: ModuleType) -> None:
     names = {m.name for m in bench.METHODS}
     assert {m for m, *_ in render.PLOT_LINES} <= names
     assert render.RECOMMENDED == bench.HELPERS_PINNED
-    interop_docs = _import("interop_docs", ROOT / "docs" / "_ext")
+    interop_docs = _import("interop_docs")
     assert set(interop_docs.APPROACH_METHODS.values()) <= names
 
 
