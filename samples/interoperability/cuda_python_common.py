@@ -699,10 +699,6 @@ class Rows(NamedTuple):
     width: int
     pitch: int
 
-    @property
-    def contiguous(self) -> bool:
-        return self.pitch == self.width or self.height <= 1
-
 
 def rows_of(view: CaiView) -> Rows:
     """``view`` as pitched rows, or refuse a layout a 2-D copy cannot express."""
