@@ -10,6 +10,7 @@ so these tests run -- and mean the same -- with or without a GPU.
 from __future__ import annotations
 
 import gc
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -694,3 +695,122 @@ def test_zero_size_pinned_array_needs_no_cuda(cuda: FakeCuda) -> None:
     array = common.pinned_empty((0, 3), np.float32)
     assert array.shape == (0, 3) and array.dtype == np.float32
     assert cuda.calls == []
+
+
+# --------------------------------------------------------------------------- #
+# A CudaBuffer remembers the last copy checked in each direction              #
+# --------------------------------------------------------------------------- #
+def allow_events(cuda: FakeCuda) -> None:
+    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
+    for name in ("cudaEventRecord", "cudaStreamWaitEvent", "cudaEventDestroy"):
+        cuda.allow(name)
+
+
+def counting_stream_handle(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    seen: list[Any] = []
+    real = common.stream_handle
+
+    def spy(stream: Any) -> int | None:
+        if stream is not None:
+            seen.append(stream)
+        return real(stream)
+
+    monkeypatch.setattr(common, "stream_handle", spy)
+    return seen
+
+
+def test_the_same_copy_again_skips_the_checks_it_passed(cuda: FakeCuda, monkeypatch) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    seen = counting_stream_handle(monkeypatch)
+    buf = CudaBuffer.from_cuda(dev())
+    up, down = np.ones((10, 10, 3), np.uint8), np.zeros((10, 10, 3), np.uint8)
+    for _ in range(3):  # a round trip, both directions remembered side by side
+        cuda_memcpy_h2d(up, buf, stream=0x7000)
+        cuda_memcpy_d2h(buf, down, stream=0x7000)
+    # Checked twice per direction: the first copy, and the one after the pending
+    # stream changed from "none" to 0x7000. Then remembered.
+    assert seen == [0x7000] * 3
+    assert [c.host for c in buf.checked_copies] == [up, down]
+    assert cuda.calls[0] == ("cudaPointerGetAttributes", (PTR,))
+    assert cuda.without("cudaPointerGetAttributes") == [
+        ("cudaMemcpyAsync", (PTR, up.ctypes.data, 300, H2D, 0x7000)),
+        ("cudaMemcpyAsync", (down.ctypes.data, PTR, 300, D2H, 0x7000)),
+    ] * 3
+    cuda_memcpy_h2d(up.copy(), buf, stream=0x7000)  # another array: checked again
+    assert len(seen) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        pytest.param(lambda a: setattr(a, "dtype", np.int8), TypeError, "dtype mismatch", id="dtype"),
+        pytest.param(
+            lambda a: setattr(a.flags, "writeable", False), ValueError, "read-only", id="made-read-only"
+        ),
+        pytest.param(
+            lambda a: setattr(a, "strides", (3, 30, 1)), ValueError, "C-contiguous", id="strides"
+        ),
+    ],
+)
+def test_a_remembered_copy_still_sees_what_numpy_changes_in_place(
+    cuda: FakeCuda, change: Callable, error: type, match: str
+) -> None:
+    """dtype, strides and writeable can change on the same array object: each is
+    looked at again, so the remembered copy refuses it like a first one would."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    buf = CudaBuffer.from_cuda(dev())
+    host = np.zeros((10, 10, 3), np.uint8)
+    cuda_memcpy_d2h(buf, host)
+    cuda_memcpy_d2h(buf, host)
+    assert buf.checked_copies[True] is not None and len(cuda.names) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2.4: strides
+        change(host)
+    with pytest.raises(error, match=match):
+        cuda_memcpy_d2h(buf, host)
+    assert len(cuda.names) == 3  # refused before any CUDA call
+
+
+def test_a_new_pending_stream_or_close_forgets_the_checked_copies(cuda: FakeCuda) -> None:
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    allow_events(cuda)
+    buf = CudaBuffer.from_cuda(dev())
+    host = np.zeros((10, 10, 3), np.uint8)
+    cuda_memcpy_h2d(host, buf, stream=0x7000)
+    cuda_memcpy_h2d(host, buf, stream=0x7000)
+    assert buf.checked_copies[False] is not None
+    buf.set_stream(0x8000)  # another library wrote it on its stream
+    assert buf.checked_copies == [None, None]
+    before = len(cuda.calls)
+    cuda_memcpy_h2d(host, buf, stream=0x7000)  # so this copy waits for that one
+    assert cuda.names[before:] == [
+        "cudaEventCreateWithFlags",
+        "cudaEventRecord",
+        "cudaStreamWaitEvent",
+        "cudaEventDestroy",
+        "cudaMemcpyAsync",
+    ]
+    buf.close()
+    assert buf.checked_copies == [None, None]  # the host array is let go
+    with pytest.raises(ValueError, match="closed"):
+        cuda_memcpy_h2d(host, buf, stream=0x7000)
+
+
+def test_views_and_stream_objects_are_checked_every_time(cuda: FakeCuda) -> None:
+    """A crop's parent can change or close behind its back, and a stream object
+    with ``__cuda_stream__`` can be closed: neither is remembered."""
+    cuda.allow_device_pointers()
+    cuda.allow_copies()
+    parent = CudaBuffer.from_cuda(dev())
+    window = parent.crop(0, 0, 2, 10)
+    host = np.zeros((2, 10, 3), np.uint8)
+    for _ in range(2):
+        cuda_memcpy_h2d(host, window, stream=0x7000)
+    assert window.checked_copies == [None, None]
+    full = np.zeros((10, 10, 3), np.uint8)
+    for _ in range(2):
+        cuda_memcpy_h2d(full, parent, stream=CoreStream(0x7000))
+    assert parent.checked_copies == [None, None]

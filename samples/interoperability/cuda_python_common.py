@@ -132,6 +132,7 @@ class CudaBuffer:
             return
         self._closed = True
         self._owner = None
+        self.checked_copies = [None, None]
         if self._free is not None:
             err = self._free()  # None if it already ran
             if err is not None and err != SUCCESS:
@@ -158,6 +159,10 @@ class CudaBuffer:
         self._closed = False
         #: True once the memory is known to be CUDA-accessible (asked once).
         self.checked_memory = False
+        #: The last copy checked in each direction (h2d, d2h), so that the same
+        #: copy again skips the checks it passed; forgotten when the pending
+        #: stream changes or on close(). Holds its host array until then.
+        self.checked_copies: list[CheckedCopy | None] = [None, None]
 
     @property
     def view(self) -> CaiView:
@@ -178,10 +183,22 @@ class CudaBuffer:
         if self._closed or self._parent is not None:
             self._check_open()
         if type(stream) is int and 0 < stream < ADDRESS_LIMIT:
-            self._root._pending = stream  # the common case, checked cheaply
+            handle = stream  # the common case, checked cheaply
         else:
             handle = stream_handle(stream)
-            self._root._pending = LEGACY_STREAM if handle == 0 else handle  # never 0
+            handle = LEGACY_STREAM if handle == 0 else handle  # never 0
+        root = self._root
+        if root._pending != handle:
+            root._pending = handle
+            root.checked_copies = [None, None]  # they checked the old stream
+
+    def remember_copy(self, checked: CheckedCopy, writing_host: bool) -> None:
+        """Keep what ``check_copy`` found, until the pending stream changes.
+
+        Views (crops, wrappers of a CudaBuffer) do not remember: their root's
+        pending stream and closing could change behind their back."""
+        if self._parent is None:
+            self.checked_copies[writing_host] = checked
 
     def _check_open(self) -> None:
         if self._closed:
@@ -347,13 +364,16 @@ def cuda_memcpy_h2d(
     view, src, consumer = check_copy(fn, host_array, device, stream, writing_host=False)
     if view is None:  # zero bytes: nothing to do
         return
-    wait_for_producer(view.stream, consumer)  # earlier work may still use it
+    if view.stream not in (None, consumer or LEGACY_STREAM):  # ordered already?
+        wait_for_producer(view.stream, consumer)  # earlier work may still use it
     rows = view.rows  # padded rows and crops: rows of `width` bytes, `pitch` apart
     copy_rows(view.ptr, rows.pitch, src, rows.width, rows, consumer)
     if isinstance(device, CudaBuffer):
         # A blocking copy from pageable memory can return before the DMA lands:
         # export its stream (the legacy default) so the next user follows it.
-        device.set_stream(LEGACY_STREAM if consumer is None else consumer)
+        pending = LEGACY_STREAM if consumer is None else consumer
+        if view.stream != pending:
+            device.set_stream(pending)
     else:
         hand_back(view.stream, consumer, fn)  # the owner's stream waits for ours
 
@@ -378,10 +398,11 @@ def cuda_memcpy_d2h(
     view, dst, consumer = check_copy(fn, host_array, device, stream, writing_host=True)
     if view is None:  # zero bytes: nothing to do
         return
-    wait_for_producer(view.stream, consumer)  # the writer finishes first
+    if view.stream not in (None, consumer or LEGACY_STREAM):  # ordered already?
+        wait_for_producer(view.stream, consumer)  # the writer finishes first
     rows = view.rows
     copy_rows(dst, rows.width, view.ptr, rows.pitch, rows, consumer)
-    if consumer is None:  # blocking: done, nothing left pending
+    if consumer is None or view.stream == consumer:  # nothing new is pending
         return
     if isinstance(device, CudaBuffer):
         device.set_stream(consumer)  # a later writer must wait for this read
@@ -971,12 +992,27 @@ def check_copy(
     :class:`CaiView` (None when there are no bytes to copy), the host array's
     address and the stream handle.
 
-    This runs on every copy, so the common case is checked first and cheaply:
-    the buffer protocol gives a writeable C-contiguous array's address in one
-    call (``array.ctypes.data`` builds a helper object each time, which costs
-    more than a small copy) and refuses other arrays on the way; a CudaBuffer
-    remembers its checked layout and that its memory is device memory.
+    This runs on every copy, so it does each piece of work once. A CudaBuffer
+    remembers its checked layout, that its memory is device memory, and the
+    last copy checked in each direction: the same host array and stream again
+    only need what numpy lets change in place (dtype, contiguity, writeable)
+    looked at. Otherwise the buffer protocol gives a writeable C-contiguous
+    array's address in one call (``array.ctypes.data`` builds a helper object
+    each time, which costs more than a small copy) and refuses other arrays on
+    the way.
     """
+    buffer = device if type(device) is CudaBuffer else None
+    if buffer is not None:
+        last = buffer.checked_copies[writing_host]  # None once closed
+        if last is not None:
+            last_host, last_stream, view, last_dtype, host_ptr, consumer = last
+            if (
+                last_host is host
+                and last_stream is stream
+                and host.dtype is last_dtype  # numpy lets both change in place
+                and (host.flags.carray if writing_host else host.flags.c_contiguous)
+            ):
+                return view, host_ptr, consumer
     host_ptr = 0
     if type(host) is np.ndarray:
         try:  # noqa: SIM105 (contextlib.suppress costs a context manager per copy)
@@ -992,7 +1028,6 @@ def check_copy(
         )
     side = "source device buffer" if writing_host else "destination device buffer"
     nbytes = host.nbytes
-    buffer = device if type(device) is CudaBuffer else None
     view = device_view(device, side, nbytes) if buffer is None else buffer.view
     if view.nbytes != nbytes:
         raise ValueError(
@@ -1019,7 +1054,27 @@ def check_copy(
         raise ValueError(f"{fn}: {side} {exc}") from None
     if buffer is None or not buffer.checked_memory:
         check_device_memory(device, view, rows, f"{fn}: {side}")
-    return view, host_ptr or host.ctypes.data, consumer
+    host_ptr = host_ptr or host.ctypes.data
+    if buffer is not None and (stream is None or type(stream) in HANDLE_TYPES):
+        # A handle object cannot change; one with __cuda_stream__ can be closed.
+        checked = CheckedCopy(host, stream, view, dtype, host_ptr, consumer)
+        buffer.remember_copy(checked, writing_host)
+    return view, host_ptr, consumer
+
+
+class CheckedCopy(NamedTuple):
+    """What ``check_copy`` found for one copy of a :class:`CudaBuffer`."""
+
+    host: np.ndarray
+    stream: StreamLike
+    view: CaiView
+    dtype: np.dtype
+    host_ptr: int
+    consumer: int | None
+
+
+#: Stream arguments whose handle is fixed: a checked copy with one is remembered.
+HANDLE_TYPES = (int, cudart.cudaStream_t)
 
 
 def check_host_array(fn: str, host: Any, writing_host: bool) -> None:
@@ -1121,29 +1176,24 @@ def copy_rows(
     """One flat or pitched copy of ``rows``. The direction comes from the
     pointers (``cudaMemcpyDefault``, unified addressing), so pinned memory on
     either side is fine."""
-    kind = MEMCPY_DEFAULT
     height, width, pitch = rows
-    if pitch == width or height <= 1:  # one flat run of bytes
-        if stream is None:
-            call, result = (
-                "cudaMemcpy",
-                cudart.cudaMemcpy(dst, src, width * height, kind),
-            )
-        else:
-            call = "cudaMemcpyAsync"
-            result = cudart.cudaMemcpyAsync(dst, src, width * height, kind, stream)
+    flat = pitch == width or height <= 1  # one run of bytes
+    if flat and stream is None:
+        result = cudart.cudaMemcpy(dst, src, width * height, MEMCPY_DEFAULT)
+    elif flat:
+        nbytes = width * height
+        result = cudart.cudaMemcpyAsync(dst, src, nbytes, MEMCPY_DEFAULT, stream)
     elif stream is None:
-        call = "cudaMemcpy2D"
         result = cudart.cudaMemcpy2D(
-            dst, dst_pitch, src, src_pitch, width, height, kind
+            dst, dst_pitch, src, src_pitch, width, height, MEMCPY_DEFAULT
         )
     else:
-        call = "cudaMemcpy2DAsync"
         result = cudart.cudaMemcpy2DAsync(
-            dst, dst_pitch, src, src_pitch, width, height, kind, stream
+            dst, dst_pitch, src, src_pitch, width, height, MEMCPY_DEFAULT, stream
         )
     if result[0] is not SUCCESS:  # success needs no call to check_cuda
-        check_cuda(result, call)
+        call = "cudaMemcpy" if flat else "cudaMemcpy2D"
+        check_cuda(result, call if stream is None else call + "Async")
 
 
 # docs_tag: end_copy_checks
