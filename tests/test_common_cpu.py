@@ -733,10 +733,14 @@ def test_the_same_copy_again_skips_the_checks_it_passed(cuda: FakeCuda, monkeypa
     assert seen == [0x7000] * 3
     assert [c.host for c in buf.checked_copies] == [up, down]
     assert cuda.calls[0] == ("cudaPointerGetAttributes", (PTR,))
-    assert cuda.without("cudaPointerGetAttributes") == [
-        ("cudaMemcpyAsync", (PTR, up.ctypes.data, 300, H2D, 0x7000)),
-        ("cudaMemcpyAsync", (down.ctypes.data, PTR, 300, D2H, 0x7000)),
-    ] * 3
+    assert (
+        cuda.without("cudaPointerGetAttributes")
+        == [
+            ("cudaMemcpyAsync", (PTR, up.ctypes.data, 300, H2D, 0x7000)),
+            ("cudaMemcpyAsync", (down.ctypes.data, PTR, 300, D2H, 0x7000)),
+        ]
+        * 3
+    )
     cuda_memcpy_h2d(up.copy(), buf, stream=0x7000)  # another array: checked again
     assert len(seen) == 4
 
@@ -745,12 +749,8 @@ def test_the_same_copy_again_skips_the_checks_it_passed(cuda: FakeCuda, monkeypa
     ("change", "error", "match"),
     [
         pytest.param(lambda a: setattr(a, "dtype", np.int8), TypeError, "dtype mismatch", id="dtype"),
-        pytest.param(
-            lambda a: setattr(a.flags, "writeable", False), ValueError, "read-only", id="made-read-only"
-        ),
-        pytest.param(
-            lambda a: setattr(a, "strides", (3, 30, 1)), ValueError, "C-contiguous", id="strides"
-        ),
+        pytest.param(lambda a: setattr(a.flags, "writeable", False), ValueError, "read-only", id="made-read-only"),
+        pytest.param(lambda a: setattr(a, "strides", (3, 30, 1)), ValueError, "C-contiguous", id="strides"),
     ],
 )
 def test_a_remembered_copy_still_sees_what_numpy_changes_in_place(
