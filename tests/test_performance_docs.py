@@ -274,6 +274,69 @@ def test_batch_target(bench: ModuleType, example: dict, share: float, verified: 
     assert target["best_slots"] == (4 if verified else None)
 
 
+def test_pipeline_bound_is_whole_frames_with_fill_and_drain(bench: ModuleType) -> None:
+    ceiling = {"h2d": {"gbps": 50.0}, "d2h": {"gbps": 50.0}, "both": {"gbps": 100.0}}
+    # 16 frames of 1 unit: 1/50 up alone + 15 * 2/100 overlapped + 1/50 down alone
+    assert bench.pipeline_bound(ceiling, 16) == {"gbps": 94.118, "ratio_to_ceiling": 0.9412}
+    assert bench.pipeline_bound(ceiling, 1)["gbps"] == 50.0  # nothing overlaps
+    assert bench.pipeline_bound({"both": {"gbps": 100.0}}, 16) is None
+
+
+def test_timeline_times_each_call_between_two_events_on_its_stream(bench: ModuleType) -> None:
+    recorded: list[tuple[int, str]] = []
+    destroyed: list[int] = []
+    made = iter(range(1, 100))
+
+    class Runtime:
+        def cudaEventCreate(self) -> tuple:
+            return ("ok", next(made))
+
+        def cudaEventRecord(self, event: int, stream: str) -> tuple:
+            recorded.append((event, stream))
+            return ("ok",)
+
+        def cudaEventElapsedTime(self, start: int, end: int) -> tuple:
+            return ("ok", float(end - start) / 4)
+
+        def cudaEventDestroy(self, event: int) -> tuple:
+            destroyed.append(event)
+            return ("ok",)
+
+    def check(result: tuple, call: str) -> object:
+        assert result[0] == "ok", call
+        return result[1] if len(result) > 1 else None
+
+    seen_at_call: list[int] = []
+    with bench.Timeline(Runtime(), check, "origin") as timeline:
+        timeline.mark("s1", {"step": "h2d"}, lambda: seen_at_call.append(len(recorded)))
+        timeline.mark("s2", {"step": "d2h"}, lambda: None)
+        spans = timeline.spans()
+    assert seen_at_call == [2]  # origin and start recorded before the call
+    assert recorded == [(1, "origin"), (2, "s1"), (3, "s1"), (4, "s2"), (5, "s2")]
+    assert spans == [
+        {"step": "h2d", "start_ms": 0.25, "end_ms": 0.5},
+        {"step": "d2h", "start_ms": 0.75, "end_ms": 1.0},
+    ]
+    assert destroyed == [1, 2, 3, 4, 5]
+
+
+def test_timeline_plot_has_a_row_per_stream(render: ModuleType, example: dict, tmp_path: Path) -> None:
+    spans = [
+        {"slot": i % 3, "frame": i, "step": step, "start_ms": 0.1 * i + j * 0.03, "end_ms": 0.1 * i + j * 0.03 + 0.03}
+        for i in range(6)
+        for j, step in enumerate(("h2d", "flip", "d2h"))
+    ]
+    example["batch"]["timeline"] = {"slots": 3, "spans": spans}
+    fig = render.render_timeline(example, tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["stream 1", "stream 2", "stream 3"]
+    assert len(ax.patches) == len(spans)
+    example["batch"]["timeline"] = None
+    empty = render.render_timeline(example)
+    assert not empty.axes[0].patches
+
+
 def test_batch_target_without_cvcuda(bench: ModuleType, example: dict) -> None:
     example["batch"] = bench._batch_stub("cvcuda is not installed")
     verdicts = _verdicts(bench, example)

@@ -302,6 +302,23 @@ def batch_point(
     return point
 
 
+def pipeline_bound(ceiling: dict[str, Any], frames: int) -> dict[str, Any] | None:
+    """What a perfect pipeline of whole frames could reach, from the ceiling's rates.
+
+    The first frame goes up alone and the last comes down alone (h2d and d2h
+    alone rates); in between, each frame's download overlaps the next one's
+    upload (the rate of both at once). Returns its GB/s and share of the ceiling.
+    """
+    rates = [(ceiling.get(key) or {}).get("gbps") for key in ("h2d", "d2h", "both")]
+    if None in rates or frames < 1:
+        return None
+    up, down, both = rates
+    frame = 1.0  # any unit: the shares do not depend on it
+    seconds = frame / up + (frames - 1) * 2 * frame / both + frame / down
+    gbps = 2 * frames * frame / seconds
+    return {"gbps": round(gbps, 3), "ratio_to_ceiling": round(gbps / both, 4)}
+
+
 def best_slots(points: Sequence[dict[str, Any]]) -> int | None:
     """The slot count of the fastest batch whose output verified."""
     ok = [p for p in points if p.get("gbps") is not None and p.get("verified")]
@@ -424,6 +441,13 @@ def _batch_target(doc: dict[str, Any]) -> dict[str, Any]:
             f"best {best} slot{'s' if best != 1 else ''}: {point['gbps']:.2f} GB/s = "
             f"{ratio:.1%} of {ceiling:.2f} GB/s"
         )
+        bound = batch.get("bound")
+        if bound:
+            summary += (
+                f"; whole frames can reach at most {bound['ratio_to_ceiling']:.1%} "
+                f"(first upload and last download alone): "
+                f"{point['gbps'] / bound['gbps']:.1%} of that"
+            )
     return {
         "description": (
             f"overlapped batch >= {BATCH_MIN_RATIO:.0%} of the bidirectional "
@@ -697,10 +721,62 @@ def _batch_stub(skipped: str | None) -> dict[str, Any]:
             "ceiling variants interleaved"
         ),
         "ceiling": {},
+        "bound": None,
         "slots": [],
         "best_slots": None,
+        "timeline": None,
         "skipped": skipped,
     }
+
+
+#: ``mark(stream, label, call)``: run ``call``, timed on the GPU on ``stream``.
+Marker = Callable[[Any, dict[str, Any], Callable[[], Any]], None]
+
+
+class Timeline:
+    """GPU timestamps of each call of one run: an event recorded on the call's
+    stream before and after it, read as milliseconds since an origin event.
+
+    Used as a context manager (the events are destroyed on exit); read
+    :meth:`spans` inside it, once the run has synchronised.
+    """
+
+    def __init__(self, cudart: Any, check: Callable, origin_stream: Any) -> None:
+        self.cudart, self.check = cudart, check
+        self.origin_stream = origin_stream
+        self.events: list[Any] = []
+        self.marks: list[tuple[dict[str, Any], Any, Any]] = []
+
+    def __enter__(self) -> Timeline:
+        self.origin = self._record(self.origin_stream)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for event in self.events:
+            self.cudart.cudaEventDestroy(event)
+
+    def _record(self, stream: Any) -> Any:
+        event = self.check(self.cudart.cudaEventCreate(), "cudaEventCreate")
+        self.events.append(event)
+        self.check(self.cudart.cudaEventRecord(event, stream), "cudaEventRecord")
+        return event
+
+    def mark(self, stream: Any, label: dict[str, Any], call: Callable[[], Any]) -> None:
+        start = self._record(stream)
+        call()
+        self.marks.append((label, start, self._record(stream)))
+
+    def spans(self) -> list[dict[str, Any]]:
+        """One dict per call: its label, ``start_ms`` and ``end_ms``."""
+
+        def ms(event: Any) -> float:
+            elapsed = self.cudart.cudaEventElapsedTime(self.origin, event)
+            return round(self.check(elapsed, "cudaEventElapsedTime"), 4)
+
+        return [
+            {**label, "start_ms": ms(start), "end_ms": ms(end)}
+            for label, start, end in self.marks
+        ]
 
 
 def time_interleaved(
@@ -1507,15 +1583,19 @@ class Bench:
             except Exception as exc:
                 self._settle()
                 batch["ceiling"] = {"skipped": _why(exc)}
+            batch["bound"] = pipeline_bound(batch["ceiling"], FRAMES)
             if batch["skipped"] is None:
                 ceiling = (batch["ceiling"].get("both") or {}).get("gbps")
                 try:
-                    points = self._batches(frames_in, frames_out, streams, ceiling)
+                    points, timeline = self._batches(
+                        frames_in, frames_out, streams, ceiling
+                    )
                 except Exception as exc:  # the ceiling stays recorded
                     self._settle()
                     batch["skipped"] = _why(exc)
                 else:
                     batch["slots"], batch["best_slots"] = points, best_slots(points)
+                    batch["timeline"] = timeline
         finally:
             for stream in streams:
                 self._soft(lambda stream=stream: cu.destroy_stream(stream))
@@ -1569,12 +1649,18 @@ class Bench:
         frames_out: np.ndarray,
         streams: list[Any],
         ceiling_gbps: float | None,
-    ) -> list[dict[str, Any]]:
-        """The batch per slot count, each run's output checked against numpy."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """The batch per slot count, each run's output checked against numpy, and
+        the timeline of one more run with the best slot count."""
         import cvcuda
         from cuda.bindings.utils import get_cuda_native_handle
 
         cu, sync = self.cu, self.sync_stream
+        h2d, d2h = cu.cuda_memcpy_h2d, cu.cuda_memcpy_d2h
+
+        def flip(out: Any, src: Any, stream: Any) -> None:
+            cvcuda.flip_into(out, src, flipCode=1, stream=stream)
+
         n = max(SLOT_COUNTS)
         cv_streams = [cvcuda.as_stream(get_cuda_native_handle(s)) for s in streams]
         inputs = [cu.CudaBuffer(FRAME_SHAPE, np.uint8) for _ in range(n)]
@@ -1591,14 +1677,23 @@ class Bench:
         expected = frames_in[:, :, ::-1]  # flipCode=1: each row reversed
         verified: dict[int, bool] = {}
 
-        def process(slots: int) -> None:
+        def steps(i: int, k: int) -> tuple[tuple[str, Callable[[], Any]], ...]:
+            """Frame ``i`` through slot ``k``: the sample's three calls."""
+            return (
+                ("h2d", lambda: h2d(frames_in[i], inputs[k], stream=streams[k])),
+                ("flip", lambda: flip(out_tensors[k], in_tensors[k], cv_streams[k])),
+                ("d2h", lambda: d2h(outputs[k], frames_out[i], stream=streams[k])),
+            )
+
+        def process(slots: int, mark: Marker | None = None) -> None:
+            """The batch; ``mark`` (the timeline run) wraps each call in events."""
             for i in range(FRAMES):
                 k = i % slots
-                cu.cuda_memcpy_h2d(frames_in[i], inputs[k], stream=streams[k])
-                cvcuda.flip_into(
-                    out_tensors[k], in_tensors[k], flipCode=1, stream=cv_streams[k]
-                )
-                cu.cuda_memcpy_d2h(outputs[k], frames_out[i], stream=streams[k])
+                for step, call in steps(i, k):
+                    if mark is None:
+                        call()
+                    else:
+                        mark(streams[k], {"slot": k, "frame": i, "step": step}, call)
                 if slots == 1:
                     sync(streams[0])  # serial: the host waits for every frame
             for stream in streams[:slots]:
@@ -1622,13 +1717,19 @@ class Bench:
 
             return call
 
-        points = []
+        points, timeline_doc = [], None
         try:
             calls = [batch_of(k) for k in SLOT_COUNTS]
             times = time_interleaved(calls, measure, BATCH_RUNS, warmup=1)
             for slots, seconds in zip(SLOT_COUNTS, times, strict=True):
                 point = batch_point(seconds, 2 * frames_in.nbytes, ceiling_gbps)
                 points.append({"slots": slots, **point, "verified": verified[slots]})
+            best = best_slots(points)
+            if best is not None:  # where the time goes, drawn on the Performance page
+                with Timeline(self.cudart, self.check, streams[0]) as timeline:
+                    process(best, timeline.mark)
+                    spans = timeline.spans()
+                timeline_doc = {"slots": best, "spans": spans}
         finally:
             for stream in streams:
                 self._soft(lambda stream=stream: sync(stream))
@@ -1640,7 +1741,7 @@ class Bench:
             gc.collect()
             for buf in inputs:
                 self._soft(buf.close)
-        return points
+        return points, timeline_doc
 
     # ---- PyTorch and CuPy with CV-CUDA ----------------------------------- #
     def measure_interop(self) -> dict[str, Any]:

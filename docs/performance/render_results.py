@@ -214,6 +214,12 @@ def _batch_section(doc: dict[str, Any]) -> Section:
             share = "100.0%" if key == "both" else "—"
             ms = f"{point['seconds'] * 1e3:.2f} ms"
             rows.append((label, _gbps(point.get("gbps")), share, ms, "—"))
+    bound = batch.get("bound")
+    if bound:
+        label = "bound: whole frames, first up and last down alone"
+        rows.append(
+            (label, _gbps(bound["gbps"]), pct(bound["ratio_to_ceiling"]), "—", "—")
+        )
     for run in batch.get("slots") or ():
         n = run["slots"]
         label = f"batch, {n} slot" + (
@@ -229,6 +235,12 @@ def _batch_section(doc: dict[str, Any]) -> Section:
         n = batch["best_slots"]
         notes.append(
             f"Best: {n} slot{'s' if n != 1 else ''} (streams and buffer sets)."
+        )
+    if bound:
+        notes.append(
+            "The bound is computed from the ceiling's three rates: the first frame "
+            "goes up alone, the last comes down alone, every other download "
+            "overlaps an upload."
         )
     if rows:
         notes.append(
@@ -667,12 +679,81 @@ def render(doc: dict[str, Any], out_png: Path | None = None) -> Any:
     return fig
 
 
+#: The timeline's colours: one per step of a frame.
+TIMELINE_STEPS = {"h2d": "#1f77b4", "flip": "#ff7f0e", "d2h": "#2ca02c"}
+TIMELINE_SIZE_IN = (8.0, 3.4)
+
+
+def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
+    """Draw the batch's timeline: one row per stream, one bar per call, from the
+    GPU timestamps the benchmark recorded; returns the matplotlib Figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    batch = doc.get("batch") or {}
+    timeline = batch.get("timeline") or {}
+    spans = timeline.get("spans") or []
+    fig = Figure(figsize=TIMELINE_SIZE_IN, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    lanes = sorted({s["slot"] for s in spans})
+    for span in spans:
+        row = lanes.index(span["slot"])
+        start, end = span["start_ms"], span["end_ms"]
+        ax.barh(
+            row,
+            end - start,
+            left=start,
+            height=0.6,
+            color=TIMELINE_STEPS.get(span["step"], "0.5"),
+            edgecolor="white",
+            linewidth=0.5,
+        )
+        if span["step"] == "h2d" and end - start > 0.06:
+            ax.text(
+                (start + end) / 2, row, str(span["frame"] + 1),
+                ha="center", va="center", color="white", fontsize=9,
+            )  # fmt: skip
+    ax.set_yticks(range(len(lanes)), [f"stream {k + 1}" for k in lanes])
+    ax.invert_yaxis()
+    ax.set_xlabel("ms since the first call (GPU timestamps)", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    if spans:
+        title = (
+            f"One run of the batch, {len(lanes)} streams: "
+            f"{batch.get('frames')} frames up, flipped, down"
+        )
+        ax.set_xlim(left=0)
+        fig.legend(
+            handles=[Patch(color=c, label=k) for k, c in TIMELINE_STEPS.items()],
+            loc="outside lower center",
+            ncols=3,
+            fontsize=11,
+            frameon=False,
+        )
+    else:
+        title = "No timeline recorded in this run"
+        why = batch.get("skipped") or "not measured"
+        ax.text(0.5, 0.5, why, ha="center", transform=ax.transAxes, fontsize=11)
+    if doc.get("synthetic"):
+        title = "SYNTHETIC EXAMPLE, NOT A MEASUREMENT"
+    ax.set_title(title, fontsize=12)
+    if out_png is not None:
+        out_png = Path(out_png)
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, dpi=PLOT_DPI)
+    return fig
+
+
 # --------------------------------------------------------------------------- #
 # The docs build                                                              #
 # --------------------------------------------------------------------------- #
 def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, Any]:
-    """Write ``performance.png``, ``performance_summary.rst`` (run, targets,
-    batch), ``performance_table.rst`` (the full figures) and
+    """Write ``performance.png``, ``batch_timeline.png`` (one run of the batch),
+    ``performance_summary.rst`` (run, targets, batch), ``performance_table.rst``
+    (the full figures) and
     ``performance_interop.rst`` (PyTorch and CuPy with CV-CUDA) and
     ``performance_decode.rst`` (JPEG decode, GPU against host) into ``out_dir``.
 
@@ -683,6 +764,7 @@ def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, A
     doc = load(path)
     out_dir = Path(out_dir)
     render(doc, out_dir / "performance.png")
+    render_timeline(doc, out_dir / "batch_timeline.png")
     (out_dir / "performance_summary.rst").write_text(to_rst(doc, SUMMARY_KEYS))
     (out_dir / "performance_table.rst").write_text(to_rst(doc, DETAIL_KEYS))
     interop = to_rst(doc, INTEROP_KEYS)
