@@ -764,3 +764,19 @@ def test_write_docs_assets_writes_the_decode_part(render: ModuleType, decoded: d
     part = (tmp_path / "performance_decode.rst").read_text()
     assert "JPEG decode to a CV-CUDA tensor" in part and "8.0×" in part
     assert "JPEG decode" not in (tmp_path / "performance_summary.rst").read_text()
+
+
+def test_index_wrap_costs_come_from_the_results(example: dict) -> None:
+    interop_docs = _import("interop_docs")
+    example["interop"]["wrap_us"] = [
+        {"library": "PyTorch", "direction": "into CV-CUDA", "us_median": 7.72},
+        {"library": "PyTorch", "direction": "into CV-CUDA", "us_median": 6.18},
+        {"library": "PyTorch", "direction": "from CV-CUDA", "us_median": 13.5},
+        {"library": "CuPy", "direction": "from CV-CUDA", "us_median": None},
+    ]
+    lines = interop_docs.wrap_cost_substitutions(example)
+    assert ".. |wrap_torch| replace:: in 6.2 µs, out 13.5 µs" in lines
+    assert ".. |wrap_cupy| replace:: in: not measured, out: not measured" in lines
+    index = (ROOT / "docs" / "index.rst").read_text()
+    for name in interop_docs.WRAP_LIBRARIES:
+        assert f"|{name}|" in index

@@ -331,11 +331,39 @@ def comparison_substitutions(data: dict[str, Any]) -> str:
             best = max(rows, key=lambda r: r["bytes"]) if rows else None
             figures.append(f"{best['gbps_median']:.1f}" if best else "n/a")
         lines.append(f".. |{name}| replace:: {figures[0]} / {figures[1]}")
+    lines += wrap_cost_substitutions(data)
     where = f"{data.get('device', 'unknown device')}, {data.get('date', 'undated')}"
     if data.get("synthetic"):
         where += ", SYNTHETIC EXAMPLE DATA: not a measurement"
     lines.append(f".. |bench_where| replace:: {where}")
     return "\n" + "\n".join(lines) + "\n"
+
+
+#: The index's "Wrap cost" cells: substitution name -> library in the benchmark's
+#: ``interop.wrap_us`` rows.
+WRAP_LIBRARIES = {
+    "wrap_cuda_python": "CUDA Python",
+    "wrap_core": "cuda.core",
+    "wrap_torch": "PyTorch",
+    "wrap_cupy": "CuPy",
+}
+
+
+def wrap_cost_substitutions(data: dict[str, Any]) -> list[str]:
+    """``|wrap_torch|`` etc.: the fastest measured way into and out of CV-CUDA, in µs."""
+    rows = ((data.get("interop") or {}).get("wrap_us")) or []
+    lines = []
+    for name, library in WRAP_LIBRARIES.items():
+        parts = []
+        for direction, word in (("into CV-CUDA", "in"), ("from CV-CUDA", "out")):
+            times = [
+                r["us_median"]
+                for r in rows
+                if r.get("library") == library and r.get("direction") == direction and r.get("us_median") is not None
+            ]
+            parts.append(f"{word} {min(times):.1f} µs" if times else f"{word}: not measured")
+        lines.append(f".. |{name}| replace:: {', '.join(parts)}")
+    return lines
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
