@@ -465,6 +465,8 @@ def _decode_section(doc: dict[str, Any]) -> Section:
             notes.append(f"{p.get('path')}: not measured: {why}")
             continue
         check = {True: "verified", False: "MISMATCH"}.get(p.get("verified"), "—")
+        if p.get("max_diff") is not None:  # how far from Pillow's pixels
+            check += f" (max diff {p['max_diff']}, mean {p['mean_diff']:.3f})"
         speedup = "—" if not slowest_host else f"{slowest_host / ms:.1f}×"
         rows.append((p["path"], f"{ms:.3f}", f"{1e3 / ms:,.0f}", speedup, check))
     init = decode.get("init_ms")
