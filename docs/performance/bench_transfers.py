@@ -162,6 +162,10 @@ DECODE_IMAGE = "grace_hopper.jpg"  # matplotlib's sample photo, 600x512 RGB
 DECODE_BATCH = 8  # images per batch decode call
 DECODE_REPS_FULL, DECODE_REPS_QUICK = 50, 20  # timed calls per path; >= 10
 DECODE_WARMUP = 5
+#: JPEG decoders round the inverse DCT and the chroma upsampling differently, and
+#: nvImageCodec picks its decoder per call: on the H200 one image came within 1
+#: of Pillow's pixels, a batch of 8 within 3 (mean 0.02).
+GPU_DECODE_MAX_DIFF = 4
 BUSY_MS = 2.0  # work queued on the busy stream before each call
 #: How the torch tensor reaches CV-CUDA: (key, label).
 INTEROP_WAYS = (
@@ -2149,8 +2153,9 @@ class Bench:
         self, outputs: list[tuple[Any, Any]], reference: Any, exact: bool
     ) -> dict[str, Any]:
         """Each tensor's pixels against Pillow's: equal for the host paths (they
-        copy Pillow's pixels), within 2 per channel and 0.5 on average for the
-        GPU decode; and each tensor on its source's memory (zero-copy). Returns
+        copy Pillow's pixels), within ``GPU_DECODE_MAX_DIFF`` per channel and 0.5
+        on average for the GPU decode; and each tensor on its source's memory
+        (zero-copy). Returns
         ``verified`` and what it was decided on: the largest and the mean
         difference over the outputs, and whether every one was zero-copy."""
         if reference is None:
@@ -2165,7 +2170,7 @@ class Bench:
             worst, mean = max(worst, int(diff.max())), float(diff.mean())
             means.append(mean)
         mean = max(means) if means else 0.0
-        close = worst == 0 if exact else worst <= 2 and mean < 0.5
+        close = worst == 0 if exact else worst <= GPU_DECODE_MAX_DIFF and mean < 0.5
         return {
             "verified": bool(zero_copy and close),
             "zero_copy": bool(zero_copy),
