@@ -67,6 +67,12 @@ class FakeCuda:
         for name in ("cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpy2D", "cudaMemcpy2DAsync", "cudaStreamSynchronize"):
             self.allow(name)
 
+    def allow_events(self, handle: Any = "ev") -> None:
+        """Stream ordering by events: create (returning ``handle``), record, wait, destroy."""
+        self.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, handle))
+        for name in ("cudaEventRecord", "cudaStreamWaitEvent", "cudaEventDestroy"):
+            self.allow(name)
+
     def allow_error_text(self) -> None:
         self.fakes["cudaGetErrorName"] = REAL_ERROR_NAME
         self.fakes["cudaGetErrorString"] = REAL_ERROR_STRING

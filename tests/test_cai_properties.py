@@ -168,10 +168,7 @@ def test_from_cuda_exports_the_same_metadata(case: tuple[dict[str, Any], dict[st
     producer = expected["stream"]
     with fake_cuda() as fake:
         fake.allow("cudaStreamSynchronize")
-        fake.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "event"))
-        fake.allow("cudaEventRecord")
-        fake.allow("cudaStreamWaitEvent")
-        fake.allow("cudaEventDestroy")
+        fake.allow_events("event")
         buf = CudaBuffer.from_cuda(cai) if consumer is None else CudaBuffer.from_cuda(cai, stream=consumer)
         exported = buf.__cuda_array_interface__
 

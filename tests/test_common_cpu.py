@@ -449,10 +449,7 @@ def test_from_cuda_host_waits_for_an_ordinary_producer_stream(cuda: FakeCuda) ->
 
 
 def test_from_cuda_orders_a_consumer_stream_with_an_event(cuda: FakeCuda) -> None:
-    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
-    cuda.allow("cudaEventRecord")
-    cuda.allow("cudaStreamWaitEvent")
-    cuda.allow("cudaEventDestroy")
+    cuda.allow_events()
     wrapper = CudaBuffer.from_cuda(dev(stream=0x5000), stream=CoreStream(0x6000))
     assert cuda.calls == [
         ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
@@ -497,10 +494,7 @@ def test_blocking_h2d_into_a_wrapper_records_the_legacy_stream(cuda: FakeCuda) -
     assert buf.__cuda_array_interface__["stream"] == 1
     # A stream-ordered copy follows the legacy stream the buffer now names (an event wait, no
     # host block); the pointer was checked once already and is not queried again.
-    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
-    cuda.allow("cudaEventRecord")
-    cuda.allow("cudaStreamWaitEvent")
-    cuda.allow("cudaEventDestroy")
+    cuda.allow_events()
     cuda_memcpy_h2d(host, buf, stream=CoreStream(0x7000))
     assert cuda.calls[2:] == [
         ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
@@ -620,8 +614,7 @@ def test_views_of_a_buffer_share_its_pending_stream(cuda: FakeCuda) -> None:
     """An async write through a crop or a wrapper is what the parent exports next, and back."""
     cuda.allow_device_pointers()
     cuda.allow_copies()
-    for name in ("cudaEventCreateWithFlags", "cudaEventRecord", "cudaStreamWaitEvent", "cudaEventDestroy"):
-        cuda.allow(name, (lambda *args: (SUCCESS, "ev")) if name == "cudaEventCreateWithFlags" else None)
+    cuda.allow_events()
     parent = CudaBuffer.from_cuda(dev())
     window = parent.crop(0, 0, 2, 10)
     wrapper = CudaBuffer.from_cuda(parent)
@@ -636,10 +629,7 @@ def test_async_copy_of_foreign_memory_makes_its_owner_wait(cuda: FakeCuda, direc
     """CAI v3: the owner's stream (0x5000) is ordered after our copy on 0x6000, on the GPU."""
     cuda.allow_device_pointers()
     cuda.allow_copies()
-    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
-    cuda.allow("cudaEventRecord")
-    cuda.allow("cudaStreamWaitEvent")
-    cuda.allow("cudaEventDestroy")
+    cuda.allow_events()
     owner = dev(stream=0x5000)
     host = np.zeros((10, 10, 3), np.uint8)
     if direction == "h2d":
@@ -700,12 +690,6 @@ def test_zero_size_pinned_array_needs_no_cuda(cuda: FakeCuda) -> None:
 # --------------------------------------------------------------------------- #
 # A CudaBuffer remembers the last copy checked in each direction              #
 # --------------------------------------------------------------------------- #
-def allow_events(cuda: FakeCuda) -> None:
-    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
-    for name in ("cudaEventRecord", "cudaStreamWaitEvent", "cudaEventDestroy"):
-        cuda.allow(name)
-
-
 def counting_stream_handle(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     seen: list[Any] = []
     real = common.stream_handle
@@ -776,7 +760,7 @@ def test_a_remembered_copy_still_sees_what_numpy_changes_in_place(
 def test_a_new_pending_stream_or_close_forgets_the_checked_copies(cuda: FakeCuda) -> None:
     cuda.allow_device_pointers()
     cuda.allow_copies()
-    allow_events(cuda)
+    cuda.allow_events()
     buf = CudaBuffer.from_cuda(dev())
     host = np.zeros((10, 10, 3), np.uint8)
     cuda_memcpy_h2d(host, buf, stream=0x7000)
