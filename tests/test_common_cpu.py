@@ -607,6 +607,23 @@ def test_destroy_stream_refuses_the_default_streams(handle) -> None:
         common.destroy_stream(handle)
 
 
+def test_events_order_one_stream_after_another(cuda: FakeCuda) -> None:
+    """The batch's three helpers: each is one CUDA call, and a failure names it."""
+    cuda.allow_events(handle="ev")
+    event = common.new_event()
+    common.record_event(event, 0x7000)
+    common.wait_event(0x8000, event)
+    assert cuda.calls == [
+        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
+        ("cudaEventRecord", ("ev", 0x7000)),
+        ("cudaStreamWaitEvent", (0x8000, "ev", 0)),
+    ]
+    cuda.allow_error_text()
+    cuda.allow("cudaStreamWaitEvent", lambda *args: (cudart.cudaError_t.cudaErrorInvalidResourceHandle,))
+    with pytest.raises(common.CudaError, match=r"cudaStreamWaitEvent.*InvalidResourceHandle"):
+        common.wait_event(0x8000, event)
+
+
 # --------------------------------------------------------------------------- #
 # Streams shared by views; the owner of foreign memory; allocation bounds     #
 # --------------------------------------------------------------------------- #

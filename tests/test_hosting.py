@@ -299,3 +299,16 @@ def test_sample_pages_show_the_recorded_output(rtd_site: Path) -> None:
         page = rtd_site / "auto_samples" / f"{output.stem}.html"
         first_line = output.read_text(encoding="utf-8").strip().splitlines()[0]
         assert first_line in html.unescape(page.read_text(encoding="utf-8")), page.name
+
+
+def test_sanitizer_runs_left_out_name_a_sample_a_tool_and_why() -> None:
+    """A run the GPU session leaves out must be a real sample and tool, with its reason."""
+    not_run = noxfile_constant("SANITIZER_NOT_RUN")
+    tools = noxfile_constant("SANITIZER_TOOLS")
+    assert isinstance(not_run, dict)
+    for (sample, tool), reason in not_run.items():
+        assert (ROOT / "samples" / "interoperability" / sample).is_file(), sample
+        assert tool in tools, tool
+        assert len(reason) > 80 and "still run" in reason, reason
+    # only initcheck of the nvImageCodec sample: every other run must report 0 errors
+    assert set(not_run) == {("nvimagecodec_interop.py", "initcheck")}

@@ -306,13 +306,17 @@ def test_timeline_times_each_call_between_two_events_on_its_stream(bench: Module
         assert result[0] == "ok", call
         return result[1] if len(result) > 1 else None
 
-    seen_at_call: list[int] = []
-    with bench.Timeline(Runtime(), check, "origin") as timeline:
-        timeline.mark("s1", {"step": "h2d"}, lambda: seen_at_call.append(len(recorded)))
+    seen_at_call: list[tuple[int, int]] = []
+    with bench.Timeline(Runtime(), check, "origin", marks=2) as timeline:
+        created = next(made) - 1  # every event exists before the first call
+        timeline.mark("s1", {"step": "h2d"}, lambda: seen_at_call.append((len(recorded), next(made))))
         timeline.mark("s2", {"step": "d2h"}, lambda: None)
         spans = timeline.spans()
-    assert seen_at_call == [2]  # origin and start recorded before the call
-    assert recorded == [(1, "origin"), (2, "s1"), (3, "s1"), (4, "s2"), (5, "s2")]
+        with pytest.raises(RuntimeError, match="more than 2 calls marked"):
+            timeline.mark("s3", {"step": "d2h"}, lambda: None)
+    assert created == 5  # two per call and the origin
+    assert seen_at_call == [(2, 7)]  # origin and start recorded before the call, none created since
+    assert recorded[:5] == [(1, "origin"), (2, "s1"), (3, "s1"), (4, "s2"), (5, "s2")]
     assert spans == [
         {"step": "h2d", "start_ms": 0.25, "end_ms": 0.5},
         {"step": "d2h", "start_ms": 0.75, "end_ms": 1.0},
@@ -322,15 +326,18 @@ def test_timeline_times_each_call_between_two_events_on_its_stream(bench: Module
 
 def test_timeline_plot_has_a_row_per_stream(render: ModuleType, example: dict, tmp_path: Path) -> None:
     spans = [
-        {"slot": i % 3, "frame": i, "step": step, "start_ms": 0.1 * i + j * 0.03, "end_ms": 0.1 * i + j * 0.03 + 0.03}
+        {"stream": stream, "slot": i % 3, "frame": i, "step": step}
+        | {"start_ms": 0.1 * i + j * 0.03, "end_ms": 0.1 * i + j * 0.03 + 0.03}
         for i in range(6)
-        for j, step in enumerate(("h2d", "flip", "d2h"))
+        for j, (stream, step) in enumerate((("upload", "h2d"), ("compute", "flip"), ("download", "d2h")))
     ]
     example["batch"]["timeline"] = {"slots": 3, "spans": spans}
     fig = render.render_timeline(example, tmp_path / "t.png")
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
     (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["stream 1", "stream 2", "stream 3"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["upload stream", "compute stream", "download stream"]
+    example.pop("synthetic", None)
+    assert "3 frames in flight" in render.render_timeline(example).axes[0].get_title()
     assert len(ax.patches) == len(spans)
     example["batch"]["timeline"] = None
     empty = render.render_timeline(example)

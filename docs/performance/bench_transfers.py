@@ -153,7 +153,7 @@ RATIO_BYTES = 256 * MiB  # pageable helper vs raw; --quick: its largest size
 
 FRAMES, FRAME_SHAPE = 16, (1080, 1920, 3)
 SLOT_COUNTS = (1, 2, 3, 4)
-BATCH_RUNS = 3
+BATCH_RUNS = 15
 
 # PyTorch and CuPy with CV-CUDA (the "interop" block).
 INTEROP_REPS_FULL, INTEROP_REPS_QUICK = 30, 10  # calls per cell; >= 10
@@ -741,17 +741,25 @@ class Timeline:
     """GPU timestamps of each call of one run: an event recorded on the call's
     stream before and after it, read as milliseconds since an origin event.
 
-    Used as a context manager (the events are destroyed on exit); read
-    :meth:`spans` inside it, once the run has synchronised.
+    Used as a context manager: the events for ``marks`` calls are created on
+    entry, so that creating them does not sit between the calls, and destroyed
+    on exit. Read :meth:`spans` inside it, once the run has synchronised.
     """
 
-    def __init__(self, cudart: Any, check: Callable, origin_stream: Any) -> None:
+    def __init__(
+        self, cudart: Any, check: Callable, origin_stream: Any, marks: int
+    ) -> None:
         self.cudart, self.check = cudart, check
-        self.origin_stream = origin_stream
+        self.origin_stream, self.capacity = origin_stream, marks
         self.events: list[Any] = []
+        self.free: list[Any] = []
         self.marks: list[tuple[dict[str, Any], Any, Any]] = []
 
     def __enter__(self) -> Timeline:
+        for _ in range(2 * self.capacity + 1):
+            event = self.check(self.cudart.cudaEventCreate(), "cudaEventCreate")
+            self.events.append(event)
+        self.free = self.events[::-1]
         self.origin = self._record(self.origin_stream)
         return self
 
@@ -760,8 +768,9 @@ class Timeline:
             self.cudart.cudaEventDestroy(event)
 
     def _record(self, stream: Any) -> Any:
-        event = self.check(self.cudart.cudaEventCreate(), "cudaEventCreate")
-        self.events.append(event)
+        if not self.free:
+            raise RuntimeError(f"Timeline: more than {self.capacity} calls marked")
+        event = self.free.pop()
         self.check(self.cudart.cudaEventRecord(event, stream), "cudaEventRecord")
         return event
 
@@ -1661,82 +1670,99 @@ class Bench:
 
         cu, sync = self.cu, self.sync_stream
         h2d, d2h = cu.cuda_memcpy_h2d, cu.cuda_memcpy_d2h
+        record, wait = cu.record_event, cu.wait_event
+        upload, compute, download = streams[
+            :3
+        ]  # a stream per copy engine, one for kernels
+        cv_compute = cvcuda.as_stream(get_cuda_native_handle(compute))
 
         def flip(out: Any, src: Any, stream: Any) -> None:
-            cvcuda.flip_into(out, src, flipCode=1, stream=stream)
+            # ``stream`` is ``compute``; CV-CUDA takes its wrapper of it.
+            cvcuda.flip_into(out, src, flipCode=1, stream=cv_compute)
 
         n = max(SLOT_COUNTS)
-        cv_streams = [cvcuda.as_stream(get_cuda_native_handle(s)) for s in streams]
         inputs = [cu.CudaBuffer(FRAME_SHAPE, np.uint8) for _ in range(n)]
         in_tensors = [cvcuda.as_tensor(buf, "HWC") for buf in inputs]
         out_tensors = [
             cvcuda.Tensor(FRAME_SHAPE, cvcuda.Type.U8, "HWC") for _ in range(n)
         ]
-        # Wrapped once, on the stream that writes them: each frame's copy home
+        # Wrapped once, for the stream that reads them: each frame's copy home
         # then reads a checked layout instead of parsing the tensor's interface.
         outputs = [
-            cu.CudaBuffer.from_cuda(t.cuda(), stream=s)
-            for t, s in zip(out_tensors, streams, strict=False)
+            cu.CudaBuffer.from_cuda(t.cuda(), stream=download) for t in out_tensors
         ]
+        events: list[Any] = []
+        up_done, flip_done, down_done = (
+            [cu.new_event() for _ in range(n)] for _ in range(3)
+        )
+        events += up_done + flip_done + down_done
         expected = frames_in[:, :, ::-1]  # flipCode=1: each row reversed
         blank = cu.CudaBuffer(frames_out.shape, np.uint8)
         self.check(self.cudart.cudaMemset(blank.ptr, 0, blank.nbytes), "cudaMemset")
-        verified: dict[int, bool] = {}
-
-        def steps(i: int, k: int) -> tuple[tuple[str, Callable[[], Any]], ...]:
-            """Frame ``i`` through slot ``k``: the sample's three calls."""
-            return (
-                ("h2d", lambda: h2d(frames_in[i], inputs[k], stream=streams[k])),
-                ("flip", lambda: flip(out_tensors[k], in_tensors[k], cv_streams[k])),
-                ("d2h", lambda: d2h(outputs[k], frames_out[i], stream=streams[k])),
-            )
 
         def process(slots: int, mark: Marker | None = None) -> None:
-            """The batch; ``mark`` (the timeline run) wraps each call in events."""
+            """The sample's batch; ``mark`` (the timeline run) wraps each step in
+            events on its stream."""
+
+            def run(
+                stream: Any, name: str, step: str, fn: Callable, *args: Any
+            ) -> None:
+                if mark is None:
+                    fn(*args, stream=stream)
+                else:
+                    label = {"stream": name, "slot": k, "frame": i, "step": step}
+                    mark(stream, label, lambda: fn(*args, stream=stream))
+
             for i in range(FRAMES):
                 k = i % slots
-                for step, call in steps(i, k):
-                    if mark is None:
-                        call()
-                    else:
-                        mark(streams[k], {"slot": k, "frame": i, "step": step}, call)
+                if i >= slots:  # the slot is free once its previous frame went home
+                    wait(upload, down_done[k])
+                run(upload, "upload", "h2d", h2d, frames_in[i], inputs[k])
+                record(up_done[k], upload)
+                wait(compute, up_done[k])
+                run(compute, "compute", "flip", flip, out_tensors[k], in_tensors[k])
+                record(flip_done[k], compute)
+                wait(download, flip_done[k])
+                run(download, "download", "d2h", d2h, outputs[k], frames_out[i])
+                record(down_done[k], download)
                 if slots == 1:
-                    sync(streams[0])  # serial: the host waits for every frame
-            for stream in streams[:slots]:
-                sync(stream)
+                    sync(download)  # serial: the host waits for every frame
+            sync(download)  # the last download followed everything before it
 
         clock = time.perf_counter
 
-        def measure(fn: Callable[[], int]) -> float:
-            # Zeroed by a copy from the GPU, as the batch writes it: zeroing from
-            # the CPU leaves its caches holding dirty lines of the array, which
-            # the downloads must then evict, and the batch would look slower.
+        def zero_output() -> None:
+            # By a copy from the GPU, as the batch writes it: zeroing from the CPU
+            # leaves its caches holding dirty lines of the array, which the
+            # downloads must then evict, and the batch would look slower.
             cu.cuda_memcpy_d2h(blank, frames_out)
+
+        def measure(fn: Callable[[], Any]) -> float:
+            zero_output()
             t0 = clock()
-            slots = fn()
-            seconds = clock() - t0
-            ok = bool(np.array_equal(frames_out, expected))
-            verified[slots] = verified.get(slots, True) and ok
-            return seconds
-
-        def batch_of(slots: int) -> Callable[[], int]:
-            def call() -> int:
-                process(slots)
-                return slots
-
-            return call
+            fn()
+            return clock() - t0
 
         points, timeline_doc = [], None
         try:
-            calls = [batch_of(k) for k in SLOT_COUNTS]
+            calls = [lambda k=k: process(k) for k in SLOT_COUNTS]
             times = time_interleaved(calls, measure, BATCH_RUNS, warmup=1)
             for slots, seconds in zip(SLOT_COUNTS, times, strict=True):
+                # Checked on one more run each, not between the timed ones: the
+                # CPU reading the frames slows the next run's copies (see the
+                # Performance page).
+                zero_output()
+                process(slots)
+                ok = bool(np.array_equal(frames_out, expected))
                 point = batch_point(seconds, 2 * frames_in.nbytes, ceiling_gbps)
-                points.append({"slots": slots, **point, "verified": verified[slots]})
+                points.append({"slots": slots, **point, "verified": ok})
             best = best_slots(points)
             if best is not None:  # where the time goes, drawn on the Performance page
                 try:
-                    with Timeline(self.cudart, self.check, streams[0]) as timeline:
+                    with Timeline(
+                        self.cudart, self.check, upload, marks=3 * FRAMES
+                    ) as timeline:
+                        zero_output()
                         process(best, timeline.mark)
                         spans = timeline.spans()
                     timeline_doc = {"slots": best, "spans": spans}
@@ -1746,12 +1772,13 @@ class Bench:
         finally:
             for stream in streams:
                 self._soft(lambda stream=stream: sync(stream))
-            # CV-CUDA's tensors and stream wrappers go before the streams and buffers.
+            # CV-CUDA's tensors and stream wrapper go before the streams and buffers.
             in_tensors.clear()
             outputs.clear()
             out_tensors.clear()
-            cv_streams.clear()
             gc.collect()
+            for event in events:
+                self._soft(lambda event=event: self.cudart.cudaEventDestroy(event))
             for buf in [*inputs, blank]:
                 self._soft(buf.close)
         return points, timeline_doc

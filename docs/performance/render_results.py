@@ -699,9 +699,13 @@ def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
     fig = Figure(figsize=TIMELINE_SIZE_IN, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    lanes = sorted({s["slot"] for s in spans})
+
+    def lane(span: dict[str, Any]) -> str:  # older results name the slot's stream
+        return span.get("stream") or f"slot {span['slot'] + 1}"
+
+    lanes = list(dict.fromkeys(lane(s) for s in spans))  # in order of first use
     for span in spans:
-        row = lanes.index(span["slot"])
+        row = lanes.index(lane(span))
         start, end = span["start_ms"], span["end_ms"]
         ax.barh(
             row,
@@ -712,19 +716,19 @@ def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
             edgecolor="white",
             linewidth=0.5,
         )
-        if span["step"] == "h2d" and end - start > 0.06:
+        if span["step"] != "flip" and end - start > 0.06:
             ax.text(
                 (start + end) / 2, row, str(span["frame"] + 1),
                 ha="center", va="center", color="white", fontsize=9,
             )  # fmt: skip
-    ax.set_yticks(range(len(lanes)), [f"stream {k + 1}" for k in lanes])
+    ax.set_yticks(range(len(lanes)), [f"{name} stream" for name in lanes])
     ax.invert_yaxis()
     ax.set_xlabel("ms since the first call (GPU timestamps)", fontsize=11)
     ax.tick_params(labelsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     if spans:
         title = (
-            f"One run of the batch, {len(lanes)} streams: "
+            f"One run of the batch, {timeline.get('slots')} frames in flight: "
             f"{batch.get('frames')} frames up, flipped, down"
         )
         ax.set_xlim(left=0)

@@ -53,10 +53,13 @@ __all__ = [
     "cuda_memcpy_d2h",
     "cuda_memcpy_h2d",
     "destroy_stream",
+    "new_event",
     "parse_cuda_array_interface",
     "pinned_empty",
+    "record_event",
     "registered",
     "stream_handle",
+    "wait_event",
 ]
 
 
@@ -838,6 +841,26 @@ def order_after(waiter: int, signaller: int, *, foreign: str) -> None:
             check_cuda(waited, "cudaStreamWaitEvent(consumer stream)")
     finally:
         check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+
+
+def new_event() -> Any:
+    """A CUDA event for ordering streams; destroy it with ``cudaEventDestroy``.
+
+    Timing is off: such an event is cheaper to record and to wait on."""
+    flags = cudart.cudaEventDisableTiming
+    return check_cuda(
+        cudart.cudaEventCreateWithFlags(flags), "cudaEventCreateWithFlags"
+    )
+
+
+def record_event(event: Any, stream: StreamLike) -> None:
+    """Mark the work enqueued on ``stream`` so far; later waits on ``event`` see it."""
+    check_cuda(cudart.cudaEventRecord(event, stream), "cudaEventRecord")
+
+
+def wait_event(stream: StreamLike, event: Any) -> None:
+    """Make ``stream``'s later work wait, on the GPU, for ``event``'s last record."""
+    check_cuda(cudart.cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent")
 
 
 #: What CUDA returned here for a stream handle that was destroyed. CV-CUDA

@@ -27,8 +27,9 @@ What to look at:
 * The CAI ``stream`` field tells each consumer what to wait for: a buffer
   written by an async copy exports that stream, and CV-CUDA, wrapping it after
   the copy, orders its work after that stream.
-* With three streams, each with its own buffers, frame *i + 1* uploads while
-  frame *i* downloads and neither copy engine waits for the other.
+* Over a batch, one stream per copy engine and one for the kernels, with
+  events between them: frame *i + 1* uploads while frame *i* downloads, and
+  neither copy engine waits for the other.
 """
 
 # %%
@@ -54,7 +55,10 @@ from cuda_python_common import (
     cuda_memcpy_d2h,
     cuda_memcpy_h2d,
     destroy_stream,
+    new_event,
     pinned_empty,
+    record_event,
+    wait_event,
 )
 from sample_images import photo
 
@@ -99,14 +103,14 @@ print(f"one frame {host_in.shape}: upload, flip and download on one stream, veri
 # %%
 # A batch with transfers and compute overlapped
 # ---------------------------------------------
-# The serial loop waits for each frame before starting the next, so the
-# upload and download engines take turns. The pipelined loop round-robins
-# frames over ``SLOTS`` streams, each with its own buffers. A slot's next frame
-# is enqueued behind its previous one on the same stream, so the GPU never
-# overwrites a buffer still in use, and the host never waits. Why three: with
-# two, the upload of frame *i + 2* queues behind the download of frame *i* on
-# their shared stream, and the upload engine idles for the length of a flip
-# each time; a third slot gives it a free stream to go on with.
+# The GPU has a copy engine for each direction and runs kernels besides. Each
+# gets its own stream: ``upload`` copies frames in, ``compute`` flips them,
+# ``download`` copies them home, so a frame's download, the next frame's flip
+# and the one after's upload all run at once. Events carry the order between
+# the streams: a flip waits for its upload, a download for its flip, and an
+# upload into a slot for the download that last read it. ``SLOTS`` buffers are
+# in flight; with two, an upload often waits for a download to free its slot,
+# and three keep both copy engines busy. The host never waits until the end.
 
 # docs_tag: begin_overlapped_batch
 FRAMES, SLOTS = 16, 3  # frames in the batch; frames in flight
@@ -117,38 +121,43 @@ for i in range(FRAMES):  # a camera panning right, 24 pixels a frame
     frames_in[i] = panorama[:1080, 24 * i : 24 * i + 1920]
 frames_out = pinned_empty(shape, np.uint8)
 
-streams = [
+upload, compute, download = (
     check_cuda(cudart.cudaStreamCreateWithFlags(flags), "cudaStreamCreate")
-    for _ in range(SLOTS)
-]
-cv_streams = [cvcuda.as_stream(get_cuda_native_handle(s)) for s in streams]
+    for _ in range(3)
+)
+cv_compute = cvcuda.as_stream(get_cuda_native_handle(compute))
 inputs = [CudaBuffer(shape[1:], np.uint8) for _ in range(SLOTS)]
 in_tensors = [cvcuda.as_tensor(buf, "HWC") for buf in inputs]
 out_tensors = [cvcuda.Tensor(shape[1:], cvcuda.Type.U8, "HWC") for _ in range(SLOTS)]
-# Wrapped once, on the stream that writes them: a frame's copy home then reads
+# Wrapped once, for the stream that reads them: a frame's copy home then reads
 # a checked layout instead of parsing the tensor's interface every time.
-outputs = [
-    CudaBuffer.from_cuda(t.cuda(), stream=s)
-    for t, s in zip(out_tensors, streams, strict=True)
-]
+outputs = [CudaBuffer.from_cuda(t.cuda(), stream=download) for t in out_tensors]
+# One event per slot and step: recorded after the slot's latest upload, flip
+# and download, waited for by the step that must follow it.
+up_done, flip_done, down_done = ([new_event() for _ in range(SLOTS)] for _ in range(3))
 
 
 def process_batch(slots: int) -> float:
-    """Flip every frame using ``slots`` streams; return the elapsed seconds."""
+    """Flip every frame with ``slots`` buffers in flight; return the seconds.
+
+    One slot is the serial loop: the host waits for each frame."""
     start = time.perf_counter()
     for i in range(FRAMES):
         k = i % slots
-        cuda_memcpy_h2d(frames_in[i], inputs[k], stream=streams[k])
-        cvcuda.flip_into(
-            out_tensors[k], in_tensors[k], flipCode=1, stream=cv_streams[k]
-        )
-        cuda_memcpy_d2h(outputs[k], frames_out[i], stream=streams[k])
-        if slots == 1:  # the serial loop: wait for every frame
-            check_cuda(
-                cudart.cudaStreamSynchronize(streams[k]), "cudaStreamSynchronize"
-            )
-    for s in streams[:slots]:
-        check_cuda(cudart.cudaStreamSynchronize(s), "cudaStreamSynchronize")
+        if i >= slots:  # the slot is free once its previous frame went home
+            wait_event(upload, down_done[k])
+        cuda_memcpy_h2d(frames_in[i], inputs[k], stream=upload)
+        record_event(up_done[k], upload)
+        wait_event(compute, up_done[k])
+        cvcuda.flip_into(out_tensors[k], in_tensors[k], flipCode=1, stream=cv_compute)
+        record_event(flip_done[k], compute)
+        wait_event(download, flip_done[k])
+        cuda_memcpy_d2h(outputs[k], frames_out[i], stream=download)
+        record_event(down_done[k], download)
+        if slots == 1:  # the serial loop
+            check_cuda(cudart.cudaStreamSynchronize(download), "cudaStreamSynchronize")
+    # The last download waited for everything before it: one wait is enough.
+    check_cuda(cudart.cudaStreamSynchronize(download), "cudaStreamSynchronize")
     return time.perf_counter() - start
 
 
@@ -163,7 +172,7 @@ for slots in (1, SLOTS):
 gbytes = 2 * frames_in.nbytes / 1e9  # up and down
 print(f"batch of {FRAMES} frames 1080x1920x3 uint8, both loops verified:")
 for slots, seconds in timings.items():
-    label = "serial loop" if slots == 1 else f"{slots} streams"
+    label = "serial loop" if slots == 1 else f"{slots} in flight"
     print(
         f"  {label:12s} {seconds * 1e3:7.2f} ms  {FRAMES / seconds:6.0f} frames/s"
         f"  {gbytes / seconds:5.1f} GB/s"
@@ -194,9 +203,12 @@ show_side_by_side(
 
 # docs_tag: begin_clean_up
 del tensor, flipped, cv_stream
-for objects in (in_tensors, outputs, out_tensors, cv_streams):
+for objects in (in_tensors, outputs, out_tensors):
     objects.clear()  # process_batch refers to the lists themselves
-for s in [stream, *streams]:
+cv_compute = None  # process_batch refers to it: dropped, not deleted
+for event in up_done + flip_done + down_done:
+    check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
+for s in (stream, upload, compute, download):
     destroy_stream(s)
 for buf in [device, *inputs]:
     buf.close()
