@@ -1759,10 +1759,10 @@ class Bench:
             best = best_slots(points)
             if best is not None:  # where the time goes, drawn on the Performance page
                 try:
+                    zero_output()  # before the origin event: not part of the run
                     with Timeline(
                         self.cudart, self.check, upload, marks=3 * FRAMES
                     ) as timeline:
-                        zero_output()
                         process(best, timeline.mark)
                         spans = timeline.spans()
                     timeline_doc = {"slots": best, "spans": spans}
