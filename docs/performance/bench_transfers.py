@@ -307,11 +307,14 @@ def batch_point(
 
 
 def pipeline_bound(ceiling: dict[str, Any], frames: int) -> dict[str, Any] | None:
-    """What a perfect pipeline of whole frames could reach, from the ceiling's rates.
+    """An estimate of what a pipeline of whole frames reaches, from the ceiling's rates.
 
     The first frame goes up alone and the last comes down alone (h2d and d2h
     alone rates); in between, each frame's download overlaps the next one's
-    upload (the rate of both at once). Returns its GB/s and share of the ceiling.
+    upload (the ceiling's average rate of both at once). Not a hard limit: that
+    average includes the ceiling's own end, where one direction finishes first
+    and the other then runs alone, faster. Returns its GB/s and share of the
+    ceiling.
     """
     rates = [(ceiling.get(key) or {}).get("gbps") for key in ("h2d", "d2h", "both")]
     if None in rates or frames < 1:
@@ -448,8 +451,8 @@ def _batch_target(doc: dict[str, Any]) -> dict[str, Any]:
         bound = batch.get("bound")
         if bound:
             summary += (
-                f"; whole frames can reach at most {bound['ratio_to_ceiling']:.1%} "
-                f"(first upload and last download alone): "
+                f"; the whole-frame estimate (first upload and last download "
+                f"alone) is {bound['ratio_to_ceiling']:.1%}: "
                 f"{point['gbps'] / bound['gbps']:.1%} of that"
             )
     return {

@@ -216,7 +216,7 @@ def _batch_section(doc: dict[str, Any]) -> Section:
             rows.append((label, _gbps(point.get("gbps")), share, ms, "—"))
     bound = batch.get("bound")
     if bound:
-        label = "bound: whole frames, first up and last down alone"
+        label = "estimate: whole frames, first up and last down alone"
         rows.append(
             (label, _gbps(bound["gbps"]), pct(bound["ratio_to_ceiling"]), "—", "—")
         )
@@ -233,14 +233,12 @@ def _batch_section(doc: dict[str, Any]) -> Section:
         notes.append(f"Batch not measured: {batch['skipped']}")
     if batch.get("best_slots") is not None:
         n = batch["best_slots"]
-        notes.append(
-            f"Best: {n} slot{'s' if n != 1 else ''} (streams and buffer sets)."
-        )
+        notes.append(f"Best: {n} slot{'s' if n != 1 else ''} (buffer sets in flight).")
     if bound:
         notes.append(
-            "The bound is computed from the ceiling's three rates: the first frame "
-            "goes up alone, the last comes down alone, every other download "
-            "overlaps an upload."
+            "The estimate uses the ceiling's three rates: the first frame goes up "
+            "alone, the last comes down alone, every other download overlaps an "
+            "upload at the ceiling's average rate. It is not a hard limit."
         )
     if rows:
         notes.append(
