@@ -224,21 +224,43 @@ SANITIZER_EXTRA = {
 }
 
 
-#: Runs left out, each with its reason: found on the GPU, outside this project's code.
-SANITIZER_NOT_RUN = {
+#: Errors a tool finds inside another library's own kernels, reading that library's
+#: own buffers: (sample, tool) -> (kernel namespace, why). Such a run passes when
+#: every error it reports is in that namespace; any other error fails it.
+SANITIZER_KNOWN = {
     ("nvimagecodec_interop.py", "initcheck"): (
-        "nvJPEG's colour conversion (nvjpeg::ycbcr_to_format_kernel_roi) reads bytes "
-        "of its own intermediate buffer that no kernel wrote; initcheck reports each "
-        "read, over a million of them, and the run outlasts the GPU runner. Leaving "
-        "nvJPEG's kernels out (--kernel-name-exclude) hides its writes of the decoded "
-        "image, so CV-CUDA's reads of it are reported instead. memcheck, racecheck "
-        "and synccheck still run this sample."
+        "nvjpeg::",
+        "nvJPEG's colour conversions (ycbcr_to_format_kernel_roi, rgba2rgb) read "
+        "bytes of nvJPEG's own intermediate buffers that no kernel wrote; the "
+        "decoded image matches Pillow's and CV-CUDA's kernels read it cleanly",
     ),
 }
+#: Host backtraces make each of those errors slow to report (the run took over 10
+#: minutes with them, seconds without); every error is still printed.
+SANITIZER_KNOWN_ARGS = ["--show-backtrace", "no", "--print-limit", "1000000"]
 
 
-def _sanitize_one(sanitizer: str, tool: str, path: Path, python: str, env: dict[str, str]) -> tuple[str, str, str]:
+def _foreign_errors(text: str, namespace: str) -> tuple[int, list[str]] | None:
+    """(errors, kernels) when every error in a sanitizer report is in a kernel of
+    ``namespace``; None when any is elsewhere, or the report does not add up."""
+    summary = re.findall(r"ERROR SUMMARY: (\d+) errors?", text)
+    found = re.findall(r"^=+ {5}at (?:void )?(\S+)", text, re.MULTILINE)
+    kernels = [re.split(r"[<(+]", name, maxsplit=1)[0] for name in found]
+    if not summary or int(summary[-1]) != len(kernels):
+        return None
+    if not all(kernel.startswith(namespace) for kernel in kernels):
+        return None
+    return len(kernels), sorted(set(kernels))
+
+
+def _sanitize_one(
+    sanitizer: str, tool: str, path: Path, python: str, env: dict[str, str]
+) -> tuple[bool, str, str, str]:
+    """One sample under one tool: (passed, its summary line, the output, its name)."""
     extra = SANITIZER_EXTRA.get(path.name, []) if tool == "memcheck" else []
+    known = SANITIZER_KNOWN.get((path.name, tool))
+    if known:
+        extra = [*extra, *SANITIZER_KNOWN_ARGS]
     cmd = [sanitizer, "--tool", tool, *extra, "--error-exitcode", "97", python, str(path)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     text = proc.stdout + proc.stderr
@@ -248,9 +270,16 @@ def _sanitize_one(sanitizer: str, tool: str, path: Path, python: str, env: dict[
         for m in re.findall(r"RACECHECK SUMMARY: .*?\((\d+) errors?", text)
     ]
     line = summary[-1] if summary else "no ERROR SUMMARY line"
-    if proc.returncode != 0:
+    ok = line == "ERROR SUMMARY: 0 errors" and proc.returncode == 0
+    if known and not ok and proc.returncode in (0, 97):
+        foreign = _foreign_errors(text, known[0])
+        if foreign is not None:
+            errors, kernels = foreign
+            ok = True
+            line = f"ERROR SUMMARY: 0 errors outside {known[0]}; {errors} inside it ({', '.join(kernels)}): {known[1]}"
+    if proc.returncode != 0 and not ok:
         line += f" (exit {proc.returncode})"
-    return line, text, f"{path.name}/{tool}"
+    return ok, line, text, f"{path.name}/{tool}"
 
 
 @nox.session
@@ -271,22 +300,15 @@ def sanitize(session: nox.Session) -> None:
         _install(session, FLAVOR)
     env, python = _env(session), _python(session)
     jobs = [(tool, path) for path in sample_paths() for tool in SANITIZER_TOOLS]
-    for tool, path in jobs:
-        if (path.name, tool) in SANITIZER_NOT_RUN:
-            session.log(f"sanitize: {path.name}/{tool}: not run: {SANITIZER_NOT_RUN[path.name, tool]}")
-    jobs = [(tool, path) for tool, path in jobs if (path.name, tool) not in SANITIZER_NOT_RUN]
     with ThreadPoolExecutor(max_workers=int(os.environ.get("SANITIZE_JOBS", "4"))) as pool:
         results = list(pool.map(lambda job: _sanitize_one(sanitizer, job[0], job[1], python, env), jobs))
     bad = []
-    for line, text, name in results:
+    for ok, line, text, name in results:
         session.log(f"sanitize: {name}: {line}")
-        if line != "ERROR SUMMARY: 0 errors":
+        if not ok:
             bad.append(name)
             print(text[-4000:], flush=True)
-    session.log(
-        f"sanitize: {len(results) - len(bad)} of {len(results)} runs report 0 errors"
-        f" ({len(SANITIZER_NOT_RUN)} not run, reasons above)"
-    )
+    session.log(f"sanitize: {len(results) - len(bad)} of {len(results)} runs report 0 errors")
     if bad:
         session.error(f"sanitize: errors in {', '.join(bad)}")
 
