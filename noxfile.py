@@ -240,17 +240,29 @@ SANITIZER_KNOWN = {
 SANITIZER_KNOWN_ARGS = ["--show-backtrace", "no", "--print-limit", "1000000"]
 
 
-def _foreign_errors(text: str, namespace: str) -> tuple[int, list[str]] | None:
-    """(errors, kernels) when every error in a sanitizer report is in a kernel of
-    ``namespace``; None when any is elsewhere, or the report does not add up."""
+def _foreign_errors(text: str, namespace: str) -> tuple[int, int, list[str]] | None:
+    """(errors, dropped, kernels) when every error in a sanitizer report is in a
+    kernel of ``namespace``; None when any is elsewhere, or the report does not add
+    up. When a launch overflows the tool's error buffer, the tool counts one error
+    for the overflow, notes it after that launch's records and drops the rest:
+    those count as the kernel's before it."""
+    kernels: list[str] = []
+    overflows = 0
+    for line in text.splitlines():
+        found = re.match(r"=+ {5}at (?:void )?(\S+)", line)
+        if found:
+            kernels.append(re.split(r"[<(+]", found.group(1), maxsplit=1)[0])
+        elif "Error buffer overflow" in line:
+            if not kernels or not kernels[-1].startswith(namespace):
+                return None
+            overflows += 1
     summary = re.findall(r"ERROR SUMMARY: (\d+) errors?", text)
-    found = re.findall(r"^=+ {5}at (?:void )?(\S+)", text, re.MULTILINE)
-    kernels = [re.split(r"[<(+]", name, maxsplit=1)[0] for name in found]
-    if not summary or int(summary[-1]) != len(kernels):
+    if not summary or int(summary[-1]) != len(kernels) + overflows:
         return None
     if not all(kernel.startswith(namespace) for kernel in kernels):
         return None
-    return len(kernels), sorted(set(kernels))
+    dropped = sum(int(n) for n in re.findall(r"(\d+) errors were skipped", text))
+    return int(summary[-1]), dropped, sorted(set(kernels))
 
 
 def _sanitize_one(
@@ -274,9 +286,13 @@ def _sanitize_one(
     if known and not ok and proc.returncode in (0, 97):
         foreign = _foreign_errors(text, known[0])
         if foreign is not None:
-            errors, kernels = foreign
+            errors, dropped, kernels = foreign
             ok = True
-            line = f"ERROR SUMMARY: 0 errors outside {known[0]}; {errors} inside it ({', '.join(kernels)}): {known[1]}"
+            more = f", {dropped} more dropped from the same launches" if dropped else ""
+            line = (
+                f"ERROR SUMMARY: 0 errors outside {known[0]}; {errors} inside it "
+                f"({', '.join(kernels)}{more}): {known[1]}"
+            )
     if proc.returncode != 0 and not ok:
         line += f" (exit {proc.returncode})"
     return ok, line, text, f"{path.name}/{tool}"
