@@ -1674,9 +1674,8 @@ class Bench:
         cu, sync = self.cu, self.sync_stream
         h2d, d2h = cu.cuda_memcpy_h2d, cu.cuda_memcpy_d2h
         record, wait = cu.record_event, cu.wait_event
-        upload, compute, download = streams[
-            :3
-        ]  # a stream per copy engine, one for kernels
+        # A stream per copy engine, and one for the kernels, as in the sample.
+        upload, compute, download = streams[:3]
         cv_compute = cvcuda.as_stream(get_cuda_native_handle(compute))
 
         def flip(out: Any, src: Any, stream: Any) -> None:

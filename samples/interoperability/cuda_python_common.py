@@ -817,6 +817,28 @@ def wait_for_producer(producer: int | None, consumer: int | None) -> int | None:
     return consumer
 
 
+def new_event() -> Any:
+    """A CUDA event for ordering streams; destroy it with ``cudaEventDestroy``.
+
+    Timing is off: such an event is cheaper to record and to wait on."""
+    flags = cudart.cudaEventDisableTiming
+    return check_cuda(
+        cudart.cudaEventCreateWithFlags(flags), "cudaEventCreateWithFlags"
+    )
+
+
+def record_event(event: Any, stream: int | cudart.cudaStream_t) -> None:
+    """Mark the work enqueued on ``stream`` (a ``cudaStream_t`` or its int handle)
+    so far; later waits on ``event`` see it."""
+    check_cuda(cudart.cudaEventRecord(event, stream), "cudaEventRecord")
+
+
+def wait_event(stream: int | cudart.cudaStream_t, event: Any) -> None:
+    """Make the later work on ``stream`` (a ``cudaStream_t`` or its int handle)
+    wait, on the GPU, for ``event``'s last record."""
+    check_cuda(cudart.cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent")
+
+
 def order_after(waiter: int, signaller: int, *, foreign: str) -> None:
     """Make stream ``waiter`` wait, on the GPU, for the work enqueued on ``signaller``.
 
@@ -824,10 +846,7 @@ def order_after(waiter: int, signaller: int, *, foreign: str) -> None:
     owns: a destroyed stream there has nothing left to order
     (``STREAM_GONE``), while an invalid stream of the caller's is an error.
     """
-    flags = cudart.cudaEventDisableTiming
-    event = check_cuda(
-        cudart.cudaEventCreateWithFlags(flags), "cudaEventCreateWithFlags"
-    )
+    event = new_event()
     try:
         recorded = cudart.cudaEventRecord(event, signaller)
         producer_call = "cudaEventRecord(producer stream)"
@@ -841,26 +860,6 @@ def order_after(waiter: int, signaller: int, *, foreign: str) -> None:
             check_cuda(waited, "cudaStreamWaitEvent(consumer stream)")
     finally:
         check_cuda(cudart.cudaEventDestroy(event), "cudaEventDestroy")
-
-
-def new_event() -> Any:
-    """A CUDA event for ordering streams; destroy it with ``cudaEventDestroy``.
-
-    Timing is off: such an event is cheaper to record and to wait on."""
-    flags = cudart.cudaEventDisableTiming
-    return check_cuda(
-        cudart.cudaEventCreateWithFlags(flags), "cudaEventCreateWithFlags"
-    )
-
-
-def record_event(event: Any, stream: StreamLike) -> None:
-    """Mark the work enqueued on ``stream`` so far; later waits on ``event`` see it."""
-    check_cuda(cudart.cudaEventRecord(event, stream), "cudaEventRecord")
-
-
-def wait_event(stream: StreamLike, event: Any) -> None:
-    """Make ``stream``'s later work wait, on the GPU, for ``event``'s last record."""
-    check_cuda(cudart.cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent")
 
 
 #: What CUDA returned here for a stream handle that was destroyed. CV-CUDA
