@@ -195,11 +195,11 @@ show_side_by_side(
 # %%
 # Clean up
 # --------
-# Streams we created are ours to destroy; CV-CUDA only borrowed them. Drop the
-# tensors and CV-CUDA's stream wrappers first: ``destroy_stream`` then waits
-# for the stream and clears CV-CUDA's cache, which remembers each tensor's
-# last stream. The device buffers go back with ``close()``; the pinned host
-# arrays when they are collected.
+# Streams and events we created are ours to destroy; CV-CUDA only borrowed the
+# streams. Drop the tensors and CV-CUDA's stream wrappers first:
+# ``destroy_stream`` then waits for the stream and clears CV-CUDA's cache,
+# which remembers each tensor's last stream. The device buffers go back with
+# ``close()``; the pinned host arrays when they are collected.
 
 # docs_tag: begin_clean_up
 del tensor, flipped, cv_stream
