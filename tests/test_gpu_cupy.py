@@ -9,14 +9,12 @@ CuPy is installed where the GPU tests run: a missing one fails.
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sample_runs import run_sample
 
 pytestmark = pytest.mark.gpu
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "interoperability" / "cupy_interop.py"
@@ -179,9 +177,7 @@ def test_padded_output_keeps_its_strides_in_cupy(cupy: Any, cvcuda: Any) -> None
 
 
 def test_sample_prints_what_it_verified(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SAMPLE)], cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=600
-    )
+    proc = run_sample(SAMPLE, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "CUDA Array Interface version 3" in out

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sample_runs import run_sample
 
 from cuda_python_common import check_cuda, cuda_memcpy_d2h, destroy_stream, pinned_empty
 
@@ -195,13 +196,7 @@ def test_batch_decode_returns_one_image_each(nvimgcodec: Any, cvcuda: Any, jpeg_
 
 
 def test_sample_prints_what_it_verified() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SAMPLES_DIR / "nvimagecodec_interop.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd="/",  # runs from any folder
-    )
+    proc = run_sample(SAMPLES_DIR / "nvimagecodec_interop.py", cwd=Path("/"))  # any folder
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "no copy" in out and out.count("verified") >= 4

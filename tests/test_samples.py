@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from sample_runs import run_sample
 
 import preflight
 from preflight import EXIT_GPU_UNAVAILABLE
@@ -17,12 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 SAMPLES = [SAMPLES_DIR / name for name in preflight.SAMPLES]
 MODULES = {"cuda_python_common.py", "preflight.py", "sample_images.py"}  # imported by the samples
-
-
-def run_sample(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(path)], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
-    )
 
 
 def test_the_sample_list_is_every_sample_in_the_folder() -> None:
