@@ -346,6 +346,14 @@ def _notes_section(doc: dict[str, Any]) -> Section:
     return Section("notes", "Notes" if notes else "", notes=tuple(notes))
 
 
+def _older_than(what: str) -> str:
+    """The note for a block a results file lacks because it predates timing ``what``."""
+    return (
+        "Not measured in this results file: it was recorded before the benchmark "
+        f"timed {what}. The next GPU run (nox -s bench) measures it."
+    )
+
+
 def _interop_times(rows: list[dict[str, Any]], busy: str, way: str) -> float | None:
     for row in rows:
         if row.get("busy") == busy and row.get("way") == way:
@@ -357,11 +365,7 @@ def _stream_wait_section(doc: dict[str, Any]) -> Section:
     interop = doc.get("interop")
     title = "CV-CUDA on a torch tensor while another stream is busy"
     if not interop:
-        note = (
-            "Not measured in this results file: it was recorded before the "
-            "benchmark timed CV-CUDA on torch's streams. The next GPU run "
-            "(nox -s bench) measures it."
-        )
+        note = _older_than("CV-CUDA on torch's streams")
         return Section("stream_wait", title, notes=(note,))
     shape = "×".join(str(d) for d in interop.get("frame_shape") or ())
     title += f": µs per call, {interop.get('operator', 'flip')} of {shape} uint8"
@@ -436,11 +440,7 @@ def _decode_section(doc: dict[str, Any]) -> Section:
     decode = doc.get("decode")
     title = "JPEG decode to a CV-CUDA tensor: GPU (nvImageCodec) against host (Pillow)"
     if not decode:
-        note = (
-            "Not measured in this results file: it was recorded before the "
-            "benchmark timed JPEG decoding. The next GPU run (nox -s bench) "
-            "measures it."
-        )
+        note = _older_than("JPEG decoding")
         return Section("decode", title, notes=(note,))
     shape = "×".join(str(d) for d in decode.get("shape") or ())
     size = decode.get("jpeg_bytes")
