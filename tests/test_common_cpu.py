@@ -1,367 +1,284 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CPU-only behaviour of ``cuda_python_common``: errors, the GPU preflight, buffer
-lifetimes, crops, streams, and the CUDA calls the copy helpers make.
+"""What ``cuda_python_common`` does, tested without a GPU.
 
-Device memory is a synthetic ``__cuda_array_interface__`` dict, and every CUDA
-runtime function the module uses is replaced by a fake (the ``cuda`` fixture),
-so these tests run -- and mean the same -- with or without a GPU.
+Every CUDA runtime function the module calls is replaced by a recorder (the
+``cuda`` fixture). "Device" memory is host memory: ``cudaMalloc`` hands out host
+buffers and the copy functions move their bytes, and another library's GPU array
+is a numpy array handed over through DLPack (``FakeProducer``). So these tests
+check the data each copy moves, the CUDA calls it makes, in order, the stream
+each buffer exports, and who keeps whom alive.
 """
 
 from __future__ import annotations
 
 import gc
-import warnings
+import sys
 import weakref
-from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-from cuda_fakes import FakeCuda
+from cuda.bindings import runtime as cudart
+from cuda_fakes import FakeCuda, FakeProducer, cai_object
 
-import cuda_python_common as common
 from cuda_python_common import (
-    CaiView,
     CudaBuffer,
     CudaError,
     check_cuda,
     cuda_memcpy_d2h,
     cuda_memcpy_h2d,
-    parse_cuda_array_interface,
+    destroy_stream,
+    new_event,
     pinned_empty,
-    registered,
+    record_event,
     stream_handle,
+    wait_event,
 )
 
-cudart = common.cudart
 Err = cudart.cudaError_t
 SUCCESS = Err.cudaSuccess
-# Copies take their direction from the pointers (unified addressing), both ways.
-H2D = D2H = cudart.cudaMemcpyKind.cudaMemcpyDefault
-PTR = 0x7F0000000000
-
 # Read before any test patches the runtime: the real state of this machine.
-REAL_DEVICE_COUNT = cudart.cudaGetDeviceCount()
-NO_DRIVER_HERE = REAL_DEVICE_COUNT[0] == Err.cudaErrorInsufficientDriver
-
-
-def dev(**changes: Any) -> dict[str, Any]:
-    cai: dict[str, Any] = {"shape": (10, 10, 3), "typestr": "|u1", "data": (PTR, False), "version": 3}
-    cai.update(changes)
-    return cai
+NO_DRIVER_HERE = cudart.cudaGetDeviceCount()[0] == Err.cudaErrorInsufficientDriver
+COPIES = ("cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpy2D", "cudaMemcpy2DAsync")
 
 
 @pytest.fixture
 def cuda(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
-    return FakeCuda(monkeypatch)
+    fake = FakeCuda(monkeypatch)
+    fake.allow_host_memory()
+    fake.allow_events()
+    yield fake
+    gc.collect()  # buffers a test dropped are freed while the fakes are in place
+
+
+def photo(shape: tuple[int, ...] = (6, 5, 3), dtype: Any = np.uint8) -> np.ndarray:
+    return np.arange(np.prod(shape)).astype(dtype).reshape(shape)
 
 
 # --------------------------------------------------------------------------- #
-# check_cuda / CudaError                                                      #
+# check_cuda and CudaError                                                    #
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(
     ("result", "expected"),
-    [
-        pytest.param((SUCCESS,), None, id="success-only"),
-        pytest.param((SUCCESS, 42), 42, id="one-value"),
-        pytest.param((SUCCESS, None), None, id="one-None-value"),
-        pytest.param((SUCCESS, (1, 2)), (1, 2), id="one-tuple-value"),
-        pytest.param((SUCCESS, 42, "x"), (42, "x"), id="two-values"),
-        pytest.param((SUCCESS, 1, 2, 3), (1, 2, 3), id="three-values"),
-    ],
+    [((SUCCESS,), None), ((SUCCESS, 42), 42), ((SUCCESS, None), None), ((SUCCESS, 42, "x"), (42, "x"))],
+    ids=["nothing", "one-value", "one-None", "two-values"],
 )
-def test_check_cuda_unwraps_success(result: tuple, expected: Any) -> None:
+def test_check_cuda_returns_what_follows_the_error_code(result: tuple, expected: Any) -> None:
     assert check_cuda(result, "cudaSomething") == expected
 
 
 @pytest.mark.parametrize(
     ("err", "text"),
-    [
-        (Err.cudaErrorInvalidValue, "invalid argument"),
-        (Err.cudaErrorMemoryAllocation, "out of memory"),
-        (Err.cudaErrorInsufficientDriver, "CUDA driver version is insufficient"),
-    ],
+    [(Err.cudaErrorInvalidValue, "invalid argument"), (Err.cudaErrorMemoryAllocation, "out of memory")],
     ids=lambda v: getattr(v, "name", None),
 )
-@pytest.mark.parametrize("values", [(), (None,), (5, 6)], ids=["no-value", "one-value", "two-values"])
-def test_check_cuda_raises_cuda_error_naming_error_and_call(err: Any, text: str, values: tuple) -> None:
+def test_check_cuda_raises_an_error_naming_the_call_and_the_error(err: Any, text: str) -> None:
     with pytest.raises(CudaError) as info:
-        check_cuda((err, *values), "cudaMalloc")
-    exc = info.value
-    assert isinstance(exc, RuntimeError)
-    assert (exc.code, exc.call, exc.name) == (err, "cudaMalloc", err.name)
-    assert str(exc).startswith(f"cudaMalloc failed: {err.name}: ")
-    assert text in str(exc)
-
-
-def test_check_cuda_default_call_name() -> None:
-    with pytest.raises(CudaError, match=r"^CUDA call failed: cudaErrorInvalidValue: ") as info:
-        check_cuda((Err.cudaErrorInvalidValue,))
-    assert info.value.call == "CUDA call"
-
-
-def test_cuda_error_falls_back_when_the_name_lookup_fails(cuda: FakeCuda) -> None:
-    cuda.allow("cudaGetErrorName", lambda err: (Err.cudaErrorInvalidValue, None))
-    cuda.allow("cudaGetErrorString", lambda err: (Err.cudaErrorInvalidValue, None))
-    exc = CudaError(Err.cudaErrorLaunchFailure, "cudaLaunchKernel")
-    assert exc.name == "cudaErrorLaunchFailure"
-    assert str(exc) == "cudaLaunchKernel failed: cudaErrorLaunchFailure: unknown error"
+        check_cuda((err, None), "cudaMalloc")
+    assert (info.value.code, info.value.call, info.value.name) == (err, "cudaMalloc", err.name)
+    assert str(info.value) == f"cudaMalloc failed: {err.name}: {text}"
+    assert isinstance(info.value, RuntimeError)
 
 
 # --------------------------------------------------------------------------- #
-# from_cuda lifetimes                                                        #
+# CudaBuffer: allocate, free once, export                                      #
 # --------------------------------------------------------------------------- #
-class Producer:
-    """A foreign owner of device memory, exposing ``__cuda_array_interface__``."""
-
-    def __init__(self, **changes: Any) -> None:
-        self.__cuda_array_interface__ = dev(**changes)
-
-
-class WeakrefableDict(dict):
-    """A dict that can be weak-referenced (plain dicts cannot)."""
-
-
-def test_from_cuda_keeps_its_source_alive_until_closed_and_deleted(cuda: FakeCuda) -> None:
-    src = Producer()
-    ref = weakref.ref(src)
-    wrapper = CudaBuffer.from_cuda(src)
-    del src
-    gc.collect()
-    assert ref() is not None, "the wrapper must keep its source (and so the memory) alive"
-    assert wrapper.ptr == PTR and not wrapper.owns_memory
-    wrapper.close()
-    del wrapper
-    gc.collect()
-    assert ref() is None
-    assert cuda.calls == []
-
-
-def test_from_cuda_releases_its_source_when_collected() -> None:
-    src = Producer()
-    ref = weakref.ref(src)
-    wrapper = CudaBuffer.from_cuda(src)
-    del src
-    gc.collect()
-    assert ref() is not None
-    del wrapper
-    gc.collect()
-    assert ref() is None
-
-
-def test_close_drops_the_source_at_once() -> None:
-    src = Producer()
-    ref = weakref.ref(src)
-    wrapper = CudaBuffer.from_cuda(src)
-    del src
-    wrapper.close()
-    gc.collect()
-    assert ref() is None and wrapper.closed
-
-
-def test_from_cuda_of_a_cudabuffer_keeps_it_alive() -> None:
-    inner = CudaBuffer.from_cuda(dev())
-    ref = weakref.ref(inner)
-    outer = CudaBuffer.from_cuda(inner)
-    del inner
-    gc.collect()
-    assert ref() is not None
-    assert outer.ptr == PTR
-    del outer
-    gc.collect()
-    assert ref() is None
-
-
-def test_a_wrapper_of_a_dict_keeps_no_source(cuda: FakeCuda) -> None:
-    cai = WeakrefableDict(dev())
-    ref = weakref.ref(cai)
-    wrapper = CudaBuffer.from_cuda(cai)
-    del cai
-    gc.collect()
-    assert ref() is None, "a wrapper of a bare dict must not keep the dict"
-    assert wrapper.ptr == PTR and wrapper.__cuda_array_interface__["shape"] == (10, 10, 3)
-    assert cuda.calls == []
-
-
-# --------------------------------------------------------------------------- #
-# crop                                                                        #
-# --------------------------------------------------------------------------- #
-@pytest.mark.parametrize(
-    ("cai", "strides"),
-    [
-        pytest.param(dev(), (30, 3, 1), id="packed-hwc-u1"),
-        pytest.param(dev(strides=(64, 3, 1)), (64, 3, 1), id="pitched-hwc-u1"),
-        pytest.param(dev(typestr="<f4", strides=(160, 12, 4)), (160, 12, 4), id="pitched-hwc-f4"),
-        pytest.param(dev(shape=(10, 10), typestr="<i2"), (20, 2), id="packed-hw-i2"),
-        pytest.param(dev(shape=(10, 10, 2, 2), typestr="<u2"), (80, 8, 4, 2), id="packed-4d-u2"),
-    ],
-)
-def test_crop_offsets_pointer_and_keeps_strides(cai: dict[str, Any], strides: tuple[int, ...]) -> None:
-    parent = CudaBuffer.from_cuda(cai)
-    window = parent.crop(2, 3, 4, 5)
-    assert window.ptr == PTR + 2 * strides[0] + 3 * strides[1]
-    assert window.shape == (4, 5, *cai["shape"][2:])
-    assert window.dtype == np.dtype(cai["typestr"])
-    exported = window.__cuda_array_interface__
-    assert exported["strides"] == strides
-    assert exported["data"] == (window.ptr, False)
-    assert exported["typestr"] == np.dtype(cai["typestr"]).str
-    assert not window.owns_memory
-    # A crop of a crop offsets from the window, keeping the same strides.
-    inner = window.crop(1, 1, 2, 2)
-    assert inner.ptr == window.ptr + strides[0] + strides[1]
-    assert inner.__cuda_array_interface__["strides"] == strides
-
-
-def test_crop_keeps_readonly_and_stream() -> None:
-    window = CudaBuffer.from_cuda(dev(data=(PTR, True), stream=1)).crop(0, 0, 1, 1)
-    cai = window.__cuda_array_interface__
-    assert cai["data"] == (PTR, True) and cai["stream"] == 1
-
-
-@pytest.mark.parametrize("window", [(0, 0, 10, 10), (10, 10, 0, 0), (0, 0, 0, 10), (9, 9, 1, 1)])
-def test_crop_accepts_windows_on_the_edges(window: tuple[int, int, int, int]) -> None:
-    top, left, height, width = window
-    crop = CudaBuffer.from_cuda(dev()).crop(*window)
-    assert crop.shape == (height, width, 3)
-    assert crop.ptr == PTR + 30 * top + 3 * left
-
-
-def test_crop_keeps_its_parent_alive() -> None:
-    parent = CudaBuffer.from_cuda(Producer())
-    ref = weakref.ref(parent)
-    window = parent.crop(1, 1, 2, 2)
-    del parent
-    gc.collect()
-    assert ref() is not None
-    assert window.ptr == PTR + 33
-    window.close()
-    del window
-    gc.collect()
-    assert ref() is None
-
-
-def test_copy_into_a_crop_uses_the_parent_pitch(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    parent = CudaBuffer.from_cuda(dev(strides=(64, 3, 1)))
-    window = parent.crop(2, 3, 4, 5)
-    host = np.zeros((4, 5, 3), np.uint8)
-    cuda_memcpy_h2d(host, window)
-    start = PTR + 2 * 64 + 3 * 3
-    assert cuda.calls == [
-        ("cudaPointerGetAttributes", (start,)),
-        ("cudaMemcpy2D", (start, 64, host.ctypes.data, 15, 15, 4, H2D)),
-    ]
-    assert window.__cuda_array_interface__["stream"] == 1  # blocking copy: the legacy stream
-
-
-# --------------------------------------------------------------------------- #
-# close                                                                       #
-# --------------------------------------------------------------------------- #
-def test_close_is_idempotent_for_a_wrapper(cuda: FakeCuda) -> None:
-    buf = CudaBuffer.from_cuda(dev())
-    assert not buf.closed
+def test_a_buffer_allocates_its_bytes_and_exports_cai_v3(cuda: FakeCuda) -> None:
+    buf = CudaBuffer((4, 6, 3), np.float32)
+    assert cuda.calls == [("cudaMalloc", (4 * 6 * 3 * 4,))]
+    assert buf.__cuda_array_interface__ == {
+        "version": 3,
+        "shape": (4, 6, 3),
+        "typestr": "<f4",
+        "data": (buf.ptr, False),
+        "strides": None,
+        "stream": None,  # fresh: nothing pending
+    }
     buf.close()
-    buf.close()
-    assert buf.closed
-    with buf:  # leaving a with block closes again: still fine
+
+
+def test_memory_is_freed_exactly_once(cuda: FakeCuda) -> None:
+    closed = CudaBuffer(16)
+    closed.close()
+    closed.close()
+    with CudaBuffer(16) as in_a_block:
         pass
-    assert "closed" in repr(buf)
-    assert cuda.calls == []
-
-
-@pytest.fixture
-def fake_malloc(cuda: FakeCuda) -> FakeCuda:
-    pointers = iter(range(0x7E0000000000, 0x7E0000100000, 0x1000))
-    cuda.allow("cudaMalloc", lambda nbytes: (SUCCESS, next(pointers)))
-    cuda.allow("cudaFree")
-    return cuda
-
-
-def test_owned_buffer_is_freed_exactly_once_by_close(fake_malloc: FakeCuda) -> None:
-    buf = CudaBuffer((4, 5), np.float32)
-    assert fake_malloc.calls == [("cudaMalloc", (80,))]
-    ptr = buf.ptr
-    assert buf.owns_memory and buf.nbytes == 80
-    buf.close()
-    buf.close()
-    del buf
+    collected = CudaBuffer(16)
+    freed = [closed.ptr, in_a_block.ptr, collected.ptr]
+    del collected
     gc.collect()
-    assert fake_malloc.calls == [("cudaMalloc", (80,)), ("cudaFree", (ptr,))]
+    assert [args[0] for name, args in cuda.calls if name == "cudaFree"] == freed
+    assert closed.closed and in_a_block.closed
 
 
-def test_owned_buffer_is_freed_exactly_once_by_with_and_gc(fake_malloc: FakeCuda) -> None:
-    with CudaBuffer(16) as buf:
-        ptr = buf.ptr
-    assert buf.closed
-    del buf
-    other = CudaBuffer((2, 2), np.int16)
-    other_ptr = other.ptr
-    del other  # never closed: the collector frees it
-    gc.collect()
-    frees = [args for name, args in fake_malloc.calls if name == "cudaFree"]
-    assert frees == [(ptr,), (other_ptr,)]
-
-
-def test_close_reports_a_failed_free(fake_malloc: FakeCuda) -> None:
-    fake_malloc.allow("cudaFree", lambda ptr: (Err.cudaErrorInvalidValue,))
-    fake_malloc.allow_error_text()
-    buf = CudaBuffer(8)
+def test_a_failed_free_is_reported(cuda: FakeCuda) -> None:
+    cuda.allow("cudaFree", lambda ptr: (Err.cudaErrorInvalidValue,))
+    cuda.allow_error_text()
+    buf = CudaBuffer(16)
     with pytest.raises(CudaError, match="cudaFree failed: cudaErrorInvalidValue"):
         buf.close()
-    buf.close()  # already closed: nothing more to free
-    assert fake_malloc.names.count("cudaFree") == 1
 
 
-# --------------------------------------------------------------------------- #
-# closed propagates to crops and wrappers                                    #
-# --------------------------------------------------------------------------- #
-USES: dict[str, Callable[[CudaBuffer], Any]] = {
-    "ptr": lambda b: b.ptr,
-    "view": lambda b: b.view,
-    "cai": lambda b: b.__cuda_array_interface__,
-    "crop": lambda b: b.crop(0, 0, 1, 1),
-    "from_cuda": CudaBuffer.from_cuda,
-    "set_stream": lambda b: b.set_stream(5),
-    "h2d": lambda b: cuda_memcpy_h2d(np.zeros(b.shape, b.dtype), b),
-    "d2h": lambda b: cuda_memcpy_d2h(b, np.zeros(b.shape, b.dtype)),
-}
-CHILDREN: dict[str, Callable[[CudaBuffer], CudaBuffer]] = {
-    "crop": lambda p: p.crop(1, 1, 3, 3),
-    "crop-of-crop": lambda p: p.crop(1, 1, 3, 3).crop(1, 1, 1, 1),
-    "from_cuda": CudaBuffer.from_cuda,
-    "from_cuda-of-crop": lambda p: CudaBuffer.from_cuda(p.crop(0, 0, 2, 2)),
-    "crop-of-from_cuda": lambda p: CudaBuffer.from_cuda(p).crop(0, 0, 2, 2),
-}
-
-
-@pytest.mark.parametrize("use", USES.values(), ids=USES.keys())
-@pytest.mark.parametrize("child_of", CHILDREN.values(), ids=CHILDREN.keys())
-def test_closed_parent_closes_its_views(cuda: FakeCuda, child_of: Callable, use: Callable) -> None:
-    parent = CudaBuffer.from_cuda(dev())
-    child = child_of(parent)
-    assert not child.closed
-    parent.close()
-    assert child.closed
-    with pytest.raises(ValueError, match="closed"):
-        use(child)
+def test_zero_bytes_allocate_nothing(cuda: FakeCuda) -> None:
+    buf = CudaBuffer((0, 4), np.float32)
+    assert (buf.ptr, buf.nbytes) == (0, 0)
+    buf.close()
+    assert pinned_empty((3, 0), np.int16).shape == (3, 0)
     assert cuda.calls == []
 
 
-def test_closing_a_view_leaves_its_parent_open() -> None:
-    parent = CudaBuffer.from_cuda(dev())
+# --------------------------------------------------------------------------- #
+# Copies: the bytes, the call, the streams                                     #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(("stream", "call"), [(None, "cudaMemcpy"), (7, "cudaMemcpyAsync")])
+def test_a_round_trip_moves_every_byte_with_one_flat_copy_each_way(cuda: FakeCuda, stream: Any, call: str) -> None:
+    host = photo(dtype=np.int16)
+    with CudaBuffer(host.shape, host.dtype) as buf:
+        cuda_memcpy_h2d(host, buf, stream=stream)
+        back = np.zeros_like(host)
+        cuda_memcpy_d2h(buf, back, stream=stream)
+    np.testing.assert_array_equal(back, host)
+    assert [name for name in cuda.names if name in COPIES] == [call, call]
+
+
+def test_a_buffer_exports_the_stream_of_its_last_copy(cuda: FakeCuda) -> None:
+    host = photo()
+    buf = CudaBuffer(host.shape)
+    cuda_memcpy_h2d(host, buf, stream=7)
+    assert buf.__cuda_array_interface__["stream"] == 7
+    cuda_memcpy_h2d(host, buf)  # blocking, on the legacy default stream
+    assert buf.stream == 1
+    buf.close()
+
+
+def test_a_copy_on_another_stream_waits_for_the_pending_one_on_the_gpu(cuda: FakeCuda) -> None:
+    host = photo()
+    buf = CudaBuffer(host.shape)
+    cuda_memcpy_h2d(host, buf, stream=5)
+    del cuda.calls[:]
+    cuda_memcpy_d2h(buf, np.empty_like(host), stream=7)
+    assert cuda.calls == [
+        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
+        ("cudaEventRecord", ("event", 5)),  # the producer's stream
+        ("cudaStreamWaitEvent", (7, "event", 0)),  # the consumer's waits: no host wait
+        ("cudaEventDestroy", ("event",)),
+        ("cudaMemcpyAsync", cuda.calls[-1][1]),
+    ]
+    del cuda.calls[:]
+    cuda_memcpy_d2h(buf, np.empty_like(host), stream=7)  # same stream: in order already
+    assert cuda.names == ["cudaMemcpyAsync"]
+    buf.close()
+
+
+def test_a_crop_copies_row_by_row_with_the_parents_pitch(cuda: FakeCuda) -> None:
+    image = photo((8, 10, 3))
+    parent = CudaBuffer(image.shape)
+    cuda_memcpy_h2d(image, parent)
+    window = parent.crop(top=2, left=3, height=4, width=5)
+    assert window.ptr == parent.ptr + 2 * 30 + 3 * 3
+    assert (window.shape, window.strides) == ((4, 5, 3), (30, 3, 1))
+    out = np.zeros((4, 5, 3), np.uint8)
+    del cuda.calls[:]
+    cuda_memcpy_d2h(window, out, stream=7)
+    np.testing.assert_array_equal(out, image[2:6, 3:8])
+    assert cuda.calls[-1] == ("cudaMemcpy2DAsync", (out, 15, window.ptr, 30, 15, 4, cuda.calls[-1][1][6], 7))
+    cuda_memcpy_h2d(np.full((4, 5, 3), 255, np.uint8), window)
+    back = np.zeros_like(image)
+    cuda_memcpy_d2h(parent, back)
+    expected = image.copy()
+    expected[2:6, 3:8] = 255
+    np.testing.assert_array_equal(back, expected)  # only the window was written
+    parent.close()
+
+
+def test_crops_and_their_parent_share_one_pending_stream(cuda: FakeCuda) -> None:
+    parent = CudaBuffer((8, 10, 3))
+    window = parent.crop(1, 1, 2, 2)
+    cuda_memcpy_h2d(np.zeros((2, 2, 3), np.uint8), window, stream=9)
+    assert parent.stream == window.stream == 9
+    parent.stream = cudart.cudaStream_t(11)  # e.g. after your own kernel wrote it
+    assert window.__cuda_array_interface__["stream"] == 11
+    parent.close()
+
+
+def test_a_crop_keeps_its_parent_alive_and_a_closed_parent_closes_it(cuda: FakeCuda) -> None:
+    parent = CudaBuffer((8, 10, 3))
+    alive = weakref.ref(parent)
     window = parent.crop(0, 0, 2, 2)
-    wrapper = CudaBuffer.from_cuda(parent)
-    window.close()
+    del parent
+    gc.collect()
+    assert alive() is not None
+    alive().close()
+    assert window.closed
+    with pytest.raises(ValueError, match="is closed"):
+        cuda_memcpy_d2h(window, np.zeros((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize("window", [(0, 0, 8, 10), (8, 10, 0, 0), (7, 9, 1, 1)])
+def test_crop_accepts_windows_on_the_edges(cuda: FakeCuda, window: tuple[int, int, int, int]) -> None:
+    with CudaBuffer((8, 10, 3)) as parent:
+        assert parent.crop(*window).shape == (window[2], window[3], 3)
+
+
+# --------------------------------------------------------------------------- #
+# Another library's memory (DLPack; CAI needs a driver, see the GPU tests)     #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(("stream", "expected"), [(None, 1), (0, 1), (7, 7), (2, 2)])
+def test_from_dlpack_hands_the_producer_the_consumer_stream(cuda: FakeCuda, stream: Any, expected: int) -> None:
+    producer = FakeProducer(np.zeros((4, 5), np.float32))
+    wrapper = CudaBuffer.from_dlpack(producer, stream=stream)
+    assert producer.streams == [expected]
+    assert wrapper.stream == expected  # its next users follow the consumer's stream
+    assert cuda.calls == []
+
+
+def test_from_dlpack_reads_shape_dtype_and_strides_in_bytes(cuda: FakeCuda) -> None:
+    base = np.arange(24, dtype=np.int16).reshape(4, 6)
+    wrapper = CudaBuffer.from_dlpack(FakeProducer(base[:, :3]))  # rows 12 bytes apart
+    assert (wrapper.ptr, wrapper.shape, wrapper.dtype) == (base.ctypes.data, (4, 3), np.int16)
+    assert wrapper.strides == (12, 2)
+    out = np.zeros((4, 3), np.int16)
+    cuda_memcpy_d2h(wrapper, out)
+    np.testing.assert_array_equal(out, base[:, :3])
+    assert "cudaMemcpy2D" in cuda.names
+
+
+def test_a_wrapper_keeps_the_producer_alive_until_closed(cuda: FakeCuda) -> None:
+    producer = FakeProducer(np.ones((8, 8), np.uint8))
+    alive = weakref.ref(producer)
+    wrapper = CudaBuffer.from_dlpack(producer)
+    del producer
+    gc.collect()
+    assert alive() is not None, "the producer died while the wrapper lives"
     wrapper.close()
-    assert not parent.closed and parent.ptr == PTR
+    gc.collect()
+    assert alive() is None, "the producer outlived the closed wrapper"
+
+
+def test_a_read_only_producer_cannot_be_written(cuda: FakeCuda) -> None:
+    frozen = np.zeros((4, 4), np.uint8)
+    frozen.setflags(write=False)
+    wrapper = CudaBuffer.from_dlpack(FakeProducer(frozen))
+    assert wrapper.__cuda_array_interface__["data"][1] is True
+    with pytest.raises(ValueError, match="read-only"):
+        cuda_memcpy_h2d(np.ones((4, 4), np.uint8), wrapper)
+    assert not frozen.any()
+
+
+@pytest.mark.skipif(not NO_DRIVER_HERE, reason="a driver is installed here; the GPU tests read CAI objects")
+def test_from_cuda_without_a_driver_names_the_missing_driver(cuda: FakeCuda) -> None:
+    tensor = cai_object(shape=(4,), typestr="|u1", data=(0x7F0000000000, False), version=3, stream=None)
+    with pytest.raises(ValueError, match=r"cannot read SimpleNamespace's __cuda_array_interface__: .*driver"):
+        CudaBuffer.from_cuda(tensor)
 
 
 # --------------------------------------------------------------------------- #
-# stream_handle and exported streams                                          #
+# Streams and events                                                           #
 # --------------------------------------------------------------------------- #
-class CoreStream:
+class CoreLikeStream:
+    """Has ``__cuda_stream__``, as cuda.core and cuda.bindings streams do."""
+
     def __init__(self, handle: int) -> None:
         self.handle_value = handle
 
@@ -369,449 +286,58 @@ class CoreStream:
         return (0, self.handle_value)
 
 
-class CvcudaLikeStream:
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-
-
 @pytest.mark.parametrize(
     ("stream", "expected"),
     [
-        pytest.param(None, None, id="None"),
-        pytest.param(0, 0, id="int-0"),
-        pytest.param(7, 7, id="int"),
-        pytest.param(2**63, 2**63, id="int-large"),
-        pytest.param(np.uint64(9), 9, id="numpy-uint64"),
-        pytest.param(CoreStream(0x1234), 0x1234, id="__cuda_stream__"),
-        pytest.param(CvcudaLikeStream(99), 99, id="handle-int"),
-        pytest.param(CvcudaLikeStream(np.int64(98)), 98, id="handle-numpy-int"),
-        pytest.param(cudart.cudaStream_t(0x5678), 0x5678, id="cudaStream_t"),
+        (None, 1),
+        (0, 1),
+        (1, 1),
+        (2, 2),
+        (0x5A5A, 0x5A5A),
+        (np.uint64(2**64 - 1), 2**64 - 1),
+        (cudart.cudaStream_t(0x1234), 0x1234),
+        (CoreLikeStream(0x99), 0x99),
+        (SimpleNamespace(handle=0x77), 0x77),  # cvcuda.Stream
     ],
+    ids=["None", "0", "1", "2", "int", "uint64", "cudaStream_t", "__cuda_stream__", "handle"],
 )
-def test_stream_handle(stream: Any, expected: int | None) -> None:
-    handle = stream_handle(stream)
-    assert handle == expected
-    assert handle is None or type(handle) is int
+def test_stream_handle_has_one_rule(stream: Any, expected: int) -> None:
+    assert stream_handle(stream) == expected
+    assert type(stream_handle(stream)) is int
 
 
-@pytest.mark.parametrize("bad", ["1", 1.0, True, CvcudaLikeStream("7"), CvcudaLikeStream(None)])
-def test_stream_handle_refuses_non_streams(bad: Any) -> None:
-    with pytest.raises(TypeError, match="expected a CUDA stream or its int handle"):
-        stream_handle(bad)
-
-
-def test_producer_stream_0_is_not_allowed(cuda: FakeCuda) -> None:
-    with pytest.raises(ValueError, match=r"\['stream'\] is 0, which CAI v3 disallows"):
-        CudaBuffer.from_cuda(dev(stream=0))
-    with pytest.raises(ValueError, match=r"\['stream'\] is 0"):
-        CudaBuffer.from_cuda(Producer(stream=0))
-    assert cuda.calls == []
-
-
-@pytest.mark.parametrize(
-    ("producer", "exported"),
-    [
-        pytest.param(None, None, id="none"),
-        pytest.param(-1, None, id="cvcuda-already-synchronised"),
-        pytest.param(1, 1, id="legacy-passed-on"),
-        pytest.param(2, 2, id="per-thread-passed-on"),
-    ],
-)
-def test_from_cuda_exports_without_a_cuda_call(cuda: FakeCuda, producer: int | None, exported: int | None) -> None:
-    wrapper = CudaBuffer.from_cuda(dev(stream=producer))
-    assert wrapper.__cuda_array_interface__["stream"] == exported
-    assert wrapper.view.stream == exported
-    assert cuda.calls == []
-
-
-@pytest.mark.parametrize(
-    ("stream", "exported"),
-    [(0, 1), (None, None), (5, 5), (1, 1), (2, 2), (CoreStream(0xABC), 0xABC), (CvcudaLikeStream(77), 77)],
-    ids=["0-as-legacy", "None", "int", "legacy", "per-thread", "__cuda_stream__", "handle"],
-)
-def test_set_stream_exports_a_cai_v3_stream(stream: Any, exported: int | None) -> None:
-    buf = CudaBuffer.from_cuda(dev(stream=9), stream=9)  # producer == consumer: no CUDA call
-    buf.set_stream(stream)
-    assert buf.__cuda_array_interface__["stream"] == exported
-    assert parse_cuda_array_interface(buf.__cuda_array_interface__).stream == exported
-
-
-def test_from_cuda_with_stream_0_exports_legacy_stream(cuda: FakeCuda) -> None:
-    assert CudaBuffer.from_cuda(dev(), stream=0).__cuda_array_interface__["stream"] == 1
-    assert cuda.calls == []
-
-
-def test_from_cuda_host_waits_for_an_ordinary_producer_stream(cuda: FakeCuda) -> None:
-    cuda.allow("cudaStreamSynchronize")
-    wrapper = CudaBuffer.from_cuda(dev(stream=0x5000))
-    assert cuda.calls == [("cudaStreamSynchronize", (0x5000,))]
-    assert wrapper.__cuda_array_interface__["stream"] is None
-
-
-def test_from_cuda_orders_a_consumer_stream_with_an_event(cuda: FakeCuda) -> None:
-    cuda.allow_events()
-    wrapper = CudaBuffer.from_cuda(dev(stream=0x5000), stream=CoreStream(0x6000))
+def test_events_record_and_wait_with_the_stream_handles(cuda: FakeCuda) -> None:
+    event = new_event()
+    record_event(event, CoreLikeStream(5))
+    wait_event(None, event)
     assert cuda.calls == [
         ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
-        ("cudaEventRecord", ("ev", 0x5000)),
-        ("cudaStreamWaitEvent", (0x6000, "ev", 0)),
-        ("cudaEventDestroy", ("ev",)),
+        ("cudaEventRecord", ("event", 5)),
+        ("cudaStreamWaitEvent", (1, "event", 0)),
     ]
-    assert wrapper.__cuda_array_interface__["stream"] == 0x6000
 
 
-def test_from_cuda_destroys_the_event_when_the_wait_fails(cuda: FakeCuda) -> None:
-    cuda.allow("cudaEventCreateWithFlags", lambda flags: (SUCCESS, "ev"))
-    cuda.allow("cudaEventRecord")
-    cuda.allow("cudaStreamWaitEvent", lambda *args: (Err.cudaErrorInvalidResourceHandle,))
-    cuda.allow("cudaEventDestroy")
-    cuda.allow_error_text()
-    with pytest.raises(CudaError, match=r"cudaStreamWaitEvent.*cudaErrorInvalidResourceHandle"):
-        CudaBuffer.from_cuda(dev(stream=0x5000), stream=0x6000)
-    assert cuda.names[-1] == "cudaEventDestroy"
-
-
-def test_from_cuda_reports_a_failed_host_wait(cuda: FakeCuda) -> None:
-    cuda.allow("cudaStreamSynchronize", lambda stream: (Err.cudaErrorLaunchFailure,))
-    cuda.allow_error_text()
-    with pytest.raises(CudaError, match=r"cudaStreamSynchronize\(producer stream\) failed: cudaErrorLaunchFailure"):
-        CudaBuffer.from_cuda(dev(stream=0x5000))
+def test_destroy_stream_waits_then_clears_cvcudas_cache(cuda: FakeCuda, monkeypatch: pytest.MonkeyPatch) -> None:
+    cleared = []
+    monkeypatch.setitem(sys.modules, "cvcuda", SimpleNamespace(clear_cache=lambda: cleared.append(cuda.names[:])))
+    cuda.allow("cudaStreamDestroy")
+    destroy_stream(cudart.cudaStream_t(0x42))
+    assert cuda.calls == [("cudaStreamSynchronize", (0x42,)), ("cudaStreamDestroy", (0x42,))]
+    assert cleared == [["cudaStreamSynchronize"]]  # after the wait, before the destroy
 
 
 # --------------------------------------------------------------------------- #
-# What the copies call                                                        #
+# Pinned host memory                                                           #
 # --------------------------------------------------------------------------- #
-def test_blocking_h2d_into_a_wrapper_records_the_legacy_stream(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    buf = CudaBuffer.from_cuda(dev())
-    host = np.arange(300, dtype=np.uint8).reshape(10, 10, 3)
-    cuda_memcpy_h2d(host, buf)
-    assert cuda.calls == [
-        ("cudaPointerGetAttributes", (PTR,)),
-        ("cudaMemcpy", (PTR, host.ctypes.data, 300, H2D)),
-    ]
-    assert buf.__cuda_array_interface__["stream"] == 1
-    # A stream-ordered copy follows the legacy stream the buffer now names (an event wait, no
-    # host block); the pointer was checked once already and is not queried again.
-    cuda.allow_events()
-    cuda_memcpy_h2d(host, buf, stream=CoreStream(0x7000))
-    assert cuda.calls[2:] == [
-        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
-        ("cudaEventRecord", ("ev", 1)),
-        ("cudaStreamWaitEvent", (0x7000, "ev", 0)),
-        ("cudaEventDestroy", ("ev",)),
-        ("cudaMemcpyAsync", (PTR, host.ctypes.data, 300, H2D, 0x7000)),
-    ]
-    assert buf.__cuda_array_interface__["stream"] == 0x7000
-    # The same stream again: nothing to wait for.
-    cuda_memcpy_h2d(host, buf, stream=0x7000)
-    assert cuda.calls[7:] == [("cudaMemcpyAsync", (PTR, host.ctypes.data, 300, H2D, 0x7000))]
-
-
-def test_blocking_h2d_into_foreign_memory_waits_for_the_dma(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    host = np.zeros((10, 10, 3), np.uint8)
-    cuda_memcpy_h2d(host, Producer())
-    assert cuda.calls == [
-        ("cudaPointerGetAttributes", (PTR,)),
-        ("cudaMemcpy", (PTR, host.ctypes.data, 300, H2D)),
-        ("cudaStreamSynchronize", (1,)),
-    ]
-
-
-def test_d2h_waits_for_the_producer_stream_first(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    host = np.empty((10, 10, 3), np.uint8)
-    cuda_memcpy_d2h(dev(stream=0x5000), host)
-    assert cuda.calls == [
-        ("cudaPointerGetAttributes", (PTR,)),
-        ("cudaStreamSynchronize", (0x5000,)),
-        ("cudaMemcpy", (host.ctypes.data, PTR, 300, D2H)),
-    ]
-
-
-@pytest.mark.parametrize("producer", [1, 2, -1, None])
-def test_blocking_d2h_needs_no_host_wait_for_default_streams(cuda: FakeCuda, producer: int | None) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    host = np.empty((10, 10, 3), np.uint8)
-    cuda_memcpy_d2h(dev(stream=producer), host)
-    assert cuda.names == ["cudaPointerGetAttributes", "cudaMemcpy"]
-
-
-def test_copy_refuses_pageable_host_memory_as_device(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers(cudart.cudaMemoryType.cudaMemoryTypeUnregistered)
-    with pytest.raises(ValueError, match=f"pointer {PTR:#x} is not CUDA-accessible memory"):
-        cuda_memcpy_h2d(np.zeros((10, 10, 3), np.uint8), dev())
-    assert cuda.names == ["cudaPointerGetAttributes"]
-
-
-def test_copy_reports_a_failed_memcpy(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow("cudaMemcpy", lambda *args: (Err.cudaErrorIllegalAddress,))
-    cuda.allow_error_text()
-    with pytest.raises(CudaError, match=r"cudaMemcpy.*failed: cudaErrorIllegalAddress") as info:
-        cuda_memcpy_d2h(dev(), np.empty((10, 10, 3), np.uint8))
-    assert info.value.name == "cudaErrorIllegalAddress"
-
-
-# --------------------------------------------------------------------------- #
-# Page-locked host memory                                                     #
-# --------------------------------------------------------------------------- #
-def test_pinned_empty_allocates_and_frees_once(cuda: FakeCuda) -> None:
-    backing: list[np.ndarray] = []
-
-    def malloc_host(nbytes: int) -> tuple[Any, int]:
-        backing.append(np.empty(nbytes, np.uint8))  # real memory stands in for cudaMallocHost
-        return SUCCESS, backing[-1].ctypes.data
-
-    cuda.allow("cudaMallocHost", malloc_host)
-    cuda.allow("cudaFreeHost")
-    arr = pinned_empty((4, 5), np.float32)
-    assert arr.shape == (4, 5) and arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable
-    assert arr.ctypes.data == backing[0].ctypes.data
-    arr[...] = 1.5
-    view = arr[1:]
-    del arr
+def test_pinned_memory_is_freed_with_the_last_view(cuda: FakeCuda) -> None:
+    array = pinned_empty((4, 8), np.float32)
+    assert array.flags.writeable and array.flags.c_contiguous and array.shape == (4, 8)
+    ptr = array.ctypes.data
+    assert cuda.calls == [("cudaMallocHost", (128,))]
+    view = array[1:]
+    del array
     gc.collect()
-    assert "cudaFreeHost" not in cuda.names, "a view keeps the pinned block alive"
+    assert "cudaFreeHost" not in cuda.names, "freed while a view lives"
     del view
     gc.collect()
-    assert cuda.calls == [("cudaMallocHost", (80,)), ("cudaFreeHost", (backing[0].ctypes.data,))]
-
-
-def test_registered_pins_and_unpins(cuda: FakeCuda) -> None:
-    cuda.allow("cudaHostRegister")
-    cuda.allow("cudaHostUnregister")
-    cuda.allow("cudaDeviceSynchronize")
-    arr = np.zeros((8, 8), np.float64)
-    with registered(arr) as inside:
-        assert inside is arr
-        assert cuda.calls == [("cudaHostRegister", (arr.ctypes.data, 512, cudart.cudaHostRegisterDefault))]
-    # pending stream-ordered copies may still read the pages: wait before unpinning them
-    assert cuda.calls[1:] == [("cudaDeviceSynchronize", ()), ("cudaHostUnregister", (arr.ctypes.data,))]
-
-
-def test_caiview_properties() -> None:
-    view = parse_cuda_array_interface(dev(typestr="<f4", shape=(2, 3)))
-    assert isinstance(view, CaiView)
-    assert (view.nbytes, view.typestr, view.strides, view.stream, view.version) == (24, "<f4", None, None, 3)
-
-
-@pytest.mark.parametrize("handle", [None, 0, 1, 2], ids=["none", "zero", "legacy", "per-thread"])
-def test_destroy_stream_refuses_the_default_streams(handle) -> None:
-    with pytest.raises(ValueError, match="default stream"):
-        common.destroy_stream(handle)
-
-
-def test_events_order_one_stream_after_another(cuda: FakeCuda) -> None:
-    """The batch's three helpers: each is one CUDA call, and a failure names it."""
-    cuda.allow_events(handle="ev")
-    event = common.new_event()
-    common.record_event(event, 0x7000)
-    common.wait_event(0x8000, event)
-    assert cuda.calls == [
-        ("cudaEventCreateWithFlags", (cudart.cudaEventDisableTiming,)),
-        ("cudaEventRecord", ("ev", 0x7000)),
-        ("cudaStreamWaitEvent", (0x8000, "ev", 0)),
-    ]
-    cuda.allow_error_text()
-    cuda.allow("cudaStreamWaitEvent", lambda *args: (cudart.cudaError_t.cudaErrorInvalidResourceHandle,))
-    with pytest.raises(common.CudaError, match=r"cudaStreamWaitEvent.*InvalidResourceHandle"):
-        common.wait_event(0x8000, event)
-
-
-# --------------------------------------------------------------------------- #
-# Streams shared by views; the owner of foreign memory; allocation bounds     #
-# --------------------------------------------------------------------------- #
-def test_views_of_a_buffer_share_its_pending_stream(cuda: FakeCuda) -> None:
-    """An async write through a crop or a wrapper is what the parent exports next, and back."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    cuda.allow_events()
-    parent = CudaBuffer.from_cuda(dev())
-    window = parent.crop(0, 0, 2, 10)
-    wrapper = CudaBuffer.from_cuda(parent)
-    cuda_memcpy_h2d(np.zeros((2, 10, 3), np.uint8), window, stream=0x7000)
-    assert [b.__cuda_array_interface__["stream"] for b in (parent, window, wrapper)] == [0x7000] * 3
-    cuda_memcpy_d2h(wrapper, np.empty((10, 10, 3), np.uint8), stream=0x8000)
-    assert [b.__cuda_array_interface__["stream"] for b in (parent, window, wrapper)] == [0x8000] * 3
-
-
-@pytest.mark.parametrize("direction", ["h2d", "d2h"])
-def test_async_copy_of_foreign_memory_makes_its_owner_wait(cuda: FakeCuda, direction: str) -> None:
-    """CAI v3: the owner's stream (0x5000) is ordered after our copy on 0x6000, on the GPU."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    cuda.allow_events()
-    owner = dev(stream=0x5000)
-    host = np.zeros((10, 10, 3), np.uint8)
-    if direction == "h2d":
-        cuda_memcpy_h2d(host, owner, stream=0x6000)
-    else:
-        cuda_memcpy_d2h(owner, host, stream=0x6000)
-    waits = [args for name, args in cuda.calls if name in ("cudaEventRecord", "cudaStreamWaitEvent")]
-    # before the copy: our stream waits for the owner's; after it: the owner's waits for ours
-    assert waits == [("ev", 0x5000), (0x6000, "ev", 0), ("ev", 0x6000), (0x5000, "ev", 0)]
-    assert cuda.names.index("cudaMemcpyAsync") == 5
-    assert "cudaStreamSynchronize" not in cuda.names
-
-
-def test_async_copy_of_foreign_memory_naming_no_stream_completes(cuda: FakeCuda) -> None:
-    """An owner that names no stream would not wait for anything: the copy is finished before return."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    cuda_memcpy_h2d(np.zeros((10, 10, 3), np.uint8), dev(), stream=0x6000)
-    assert cuda.names[-2:] == ["cudaMemcpyAsync", "cudaStreamSynchronize"]
-    assert cuda.calls[-1] == ("cudaStreamSynchronize", (0x6000,))
-
-
-def test_a_copy_past_the_end_of_the_allocation_is_refused(cuda: FakeCuda, monkeypatch) -> None:
-    """The seed's overrun: a raw pointer with a larger host array. Refused before the copy."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    base = 0x7F0000000000
-    monkeypatch.setattr(common, "allocation_end", lambda ptr: base + 1000)
-    with pytest.raises(ValueError, match=r"would run 1000 bytes past the end of its allocation"):
-        cuda_memcpy_h2d(np.zeros(2000, np.uint8), base)
-    with pytest.raises(ValueError, match=r"past the end"):
-        cuda_memcpy_d2h(base + 500, np.zeros(600, np.uint8))
-    assert not [name for name in cuda.names if name.startswith("cudaMemcpy")]
-    cuda_memcpy_h2d(np.zeros(1000, np.uint8), base)  # exactly to the end is fine
-    assert cuda.names[-2:] == ["cudaMemcpy", "cudaStreamSynchronize"]
-
-
-@pytest.mark.parametrize("typestr", ["float32", "uint", "int", "f"])
-def test_numpy_names_are_not_cai_typestrs(typestr: str) -> None:
-    with pytest.raises(ValueError, match="type string"):
-        parse_cuda_array_interface(dev(typestr=typestr))
-
-
-@pytest.mark.parametrize("shape", [(2**70,), (2**40, 2**40)], ids=["one-huge-dim", "huge-product"])
-def test_sizes_of_2_to_the_64_bytes_are_refused(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match=r"2\*\*64"):
-        CudaBuffer(shape, np.uint8)
-    with pytest.raises(ValueError, match=r"2\*\*64"):
-        common.pinned_empty(shape, np.float64)
-
-
-def test_zero_size_pinned_array_needs_no_cuda(cuda: FakeCuda) -> None:
-    array = common.pinned_empty((0, 3), np.float32)
-    assert array.shape == (0, 3) and array.dtype == np.float32
-    assert cuda.calls == []
-
-
-# --------------------------------------------------------------------------- #
-# A CudaBuffer remembers the last copy checked in each direction              #
-# --------------------------------------------------------------------------- #
-def counting_stream_handle(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    seen: list[Any] = []
-    real = common.stream_handle
-
-    def spy(stream: Any) -> int | None:
-        if stream is not None:
-            seen.append(stream)
-        return real(stream)
-
-    monkeypatch.setattr(common, "stream_handle", spy)
-    return seen
-
-
-def test_the_same_copy_again_skips_the_checks_it_passed(cuda: FakeCuda, monkeypatch) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    seen = counting_stream_handle(monkeypatch)
-    buf = CudaBuffer.from_cuda(dev())
-    up, down = np.ones((10, 10, 3), np.uint8), np.zeros((10, 10, 3), np.uint8)
-    for _ in range(3):  # a round trip, both directions remembered side by side
-        cuda_memcpy_h2d(up, buf, stream=0x7000)
-        cuda_memcpy_d2h(buf, down, stream=0x7000)
-    # Checked twice per direction: the first copy, and the one after the pending
-    # stream changed from "none" to 0x7000. Then remembered.
-    assert seen == [0x7000] * 3
-    assert [c.host for c in buf.checked_copies] == [up, down]
-    assert cuda.calls[0] == ("cudaPointerGetAttributes", (PTR,))
-    assert (
-        cuda.without("cudaPointerGetAttributes")
-        == [
-            ("cudaMemcpyAsync", (PTR, up.ctypes.data, 300, H2D, 0x7000)),
-            ("cudaMemcpyAsync", (down.ctypes.data, PTR, 300, D2H, 0x7000)),
-        ]
-        * 3
-    )
-    cuda_memcpy_h2d(up.copy(), buf, stream=0x7000)  # another array: checked again
-    assert len(seen) == 4
-
-
-@pytest.mark.parametrize(
-    ("change", "error", "match"),
-    [
-        pytest.param(lambda a: setattr(a, "dtype", np.int8), TypeError, "dtype mismatch", id="dtype"),
-        pytest.param(lambda a: setattr(a.flags, "writeable", False), ValueError, "read-only", id="made-read-only"),
-        pytest.param(lambda a: setattr(a, "strides", (3, 30, 1)), ValueError, "C-contiguous", id="strides"),
-    ],
-)
-def test_a_remembered_copy_still_sees_what_numpy_changes_in_place(
-    cuda: FakeCuda, change: Callable, error: type, match: str
-) -> None:
-    """dtype, strides and writeable can change on the same array object: each is
-    looked at again, so the remembered copy refuses it like a first one would."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    buf = CudaBuffer.from_cuda(dev())
-    host = np.zeros((10, 10, 3), np.uint8)
-    cuda_memcpy_d2h(buf, host)
-    cuda_memcpy_d2h(buf, host)
-    assert buf.checked_copies[True] is not None and len(cuda.names) == 3
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2.4: strides
-        change(host)
-    with pytest.raises(error, match=match):
-        cuda_memcpy_d2h(buf, host)
-    assert len(cuda.names) == 3  # refused before any CUDA call
-
-
-def test_a_new_pending_stream_or_close_forgets_the_checked_copies(cuda: FakeCuda) -> None:
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    cuda.allow_events()
-    buf = CudaBuffer.from_cuda(dev())
-    host = np.zeros((10, 10, 3), np.uint8)
-    cuda_memcpy_h2d(host, buf, stream=0x7000)
-    cuda_memcpy_h2d(host, buf, stream=0x7000)
-    assert buf.checked_copies[False] is not None
-    buf.set_stream(0x8000)  # another library wrote it on its stream
-    assert buf.checked_copies == [None, None]
-    before = len(cuda.calls)
-    cuda_memcpy_h2d(host, buf, stream=0x7000)  # so this copy waits for that one
-    assert cuda.names[before:] == [
-        "cudaEventCreateWithFlags",
-        "cudaEventRecord",
-        "cudaStreamWaitEvent",
-        "cudaEventDestroy",
-        "cudaMemcpyAsync",
-    ]
-    buf.close()
-    assert buf.checked_copies == [None, None]  # the host array is let go
-    with pytest.raises(ValueError, match="closed"):
-        cuda_memcpy_h2d(host, buf, stream=0x7000)
-
-
-def test_views_and_stream_objects_are_checked_every_time(cuda: FakeCuda) -> None:
-    """A crop's parent can change or close behind its back, and a stream object
-    with ``__cuda_stream__`` can be closed: neither is remembered."""
-    cuda.allow_device_pointers()
-    cuda.allow_copies()
-    parent = CudaBuffer.from_cuda(dev())
-    window = parent.crop(0, 0, 2, 10)
-    host = np.zeros((2, 10, 3), np.uint8)
-    for _ in range(2):
-        cuda_memcpy_h2d(host, window, stream=0x7000)
-    assert window.checked_copies == [None, None]
-    full = np.zeros((10, 10, 3), np.uint8)
-    for _ in range(2):
-        cuda_memcpy_h2d(full, parent, stream=CoreStream(0x7000))
-    assert parent.checked_copies == [None, None]
+    assert cuda.calls[-1] == ("cudaFreeHost", (ptr,))

@@ -113,7 +113,7 @@ def test_from_dlpack_of_padded_cvcuda_memory_keeps_the_pitch() -> None:
     tensor = cvcuda.Tensor(host.shape, cvcuda.Type.U8, "HWC", rowalign=256)
     cuda_memcpy_h2d(host, tensor.cuda())
     buf = CudaBuffer.from_dlpack(tensor.cuda())
-    assert buf.view.strides == (256, 3, 1)
+    assert buf.strides == (256, 3, 1)
     out = np.empty_like(host)
     cuda_memcpy_d2h(buf, out)
     np.testing.assert_array_equal(out, host)

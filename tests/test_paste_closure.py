@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Paste closure: a page's code, pasted in page order, names nothing it does not
-define or import, and the common module's blocks on the CUDA Python page make
-the whole module.
+define or import; the CUDA Python page pasted whole is one script; the module's
+page shows the module whole, and the module is short enough to read.
 
 The CPU side runs pyflakes over the pasted code of every page that includes
 code from the samples; ``test_gpu_paste.py`` runs the pasted code on a GPU.
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 COMMON = ROOT / "samples" / "interoperability" / "cuda_python_common.py"
 CUDA_PYTHON_PAGE = DOCS / "samples" / "interoperability" / "cuda_python.rst"
+MODULE_PAGE = DOCS / "api.rst"
 #: Every page with a literalinclude, the generated gallery pages aside.
 PAGES = sorted(
     rst
@@ -29,7 +30,6 @@ PAGES = sorted(
     and "auto_samples" not in rst.parts
     and ".. literalinclude::" in rst.read_text(encoding="utf-8")
 )
-REGION = re.compile(r"# docs_tag: begin_(\w+)\n(.*?)[ \t]*# docs_tag: end_\1\b", re.S)
 
 
 def pyflakes_messages(code: str, filename: str) -> list[str]:
@@ -37,13 +37,9 @@ def pyflakes_messages(code: str, filename: str) -> list[str]:
     return sorted(f"{filename}:{m.lineno}: {m.message % m.message_args}" for m in checker.messages)
 
 
-def lines_of(text: str) -> int:
-    return len(text.strip("\n").splitlines())
-
-
 def test_pages_with_code_are_found() -> None:
     names = {rst.name for rst in PAGES}
-    assert {"cuda_python.rst", "cuda_core.rst", "troubleshooting.rst"} <= names
+    assert {"cuda_python.rst", "api.rst", "troubleshooting.rst"} <= names
 
 
 @pytest.mark.parametrize("rst", PAGES, ids=lambda p: p.stem)
@@ -65,30 +61,48 @@ def test_a_pasted_page_that_misses_a_name_is_caught() -> None:
     assert any("undefined name 'cvcuda'" in m for m in messages), messages
 
 
-def test_the_cuda_python_page_shows_the_whole_common_module() -> None:
-    """Its common-module blocks, in page order, are every region of the module."""
-    module, _ = pasted(CUDA_PYTHON_PAGE, COMMON.name)
-    regions = "".join(m.group(2) for m in REGION.finditer(COMMON.read_text()))
-    assert module.strip() == regions.strip()
-    outside = REGION.sub("", COMMON.read_text())
-    tree = ast.parse(outside)
-    # Outside the regions: only the module docstring and __all__.
-    kinds = [type(node).__name__ for node in tree.body]
-    assert kinds == ["Expr", "Assign"], kinds
+def test_the_cuda_python_page_pasted_in_order_is_one_script_needing_the_modules_it_names() -> None:
+    """The page says which files the pasted script needs beside it; exactly those."""
+    module, script = pasted(CUDA_PYTHON_PAGE, COMMON.name)
+    assert module == "", "the page shows sample code only; the module has a page of its own"
+    compile(script, "cuda_python_page.py", "exec")  # one valid script, in page order
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(script))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    beside = {name for name in imported if (COMMON.parent / f"{name}.py").is_file()}
+    named = re.search(r"given\s+``(\w+)\.py``\s+and\s+``(\w+)\.py``", CUDA_PYTHON_PAGE.read_text())
+    assert named is not None, "the page no longer says what the pasted script needs"
+    assert beside == set(named.groups())
 
 
-def test_the_teaching_core_is_short() -> None:
-    sizes = {m.group(1): lines_of(m.group(2)) for m in REGION.finditer(COMMON.read_text())}
-    print(f"region sizes: {sizes}")
-    assert sizes["cuda_buffer"] <= 90
-    assert sizes["cuda_memcpy_h2d"] <= 30
-    assert sizes["cuda_memcpy_d2h"] <= 30
+def test_the_module_page_shows_the_whole_module() -> None:
+    module, script = pasted(MODULE_PAGE, COMMON.name)
+    assert module == COMMON.read_text(encoding="utf-8") and script == ""
 
 
-def test_dropdown_titles_state_the_size_of_what_they_fold() -> None:
-    text = CUDA_PYTHON_PAGE.read_text(encoding="utf-8")
-    titles = re.findall(r"^\.\. dropdown:: .*\((\d+) lines\)$", text, re.M)
-    folded = [b for b in page_blocks(CUDA_PYTHON_PAGE) if b.indent]
-    assert len(titles) == len(folded) >= 6
-    for title, block in zip(titles, folded, strict=True):
-        assert int(title) == lines_of(block.text or ""), block.label
+def sizes_of(tree: ast.Module) -> dict[str, int]:
+    return {node.name: node.end_lineno - node.lineno + 1 for node in tree.body if hasattr(node, "name")}
+
+
+def test_the_module_is_short_enough_to_read_whole() -> None:
+    text = COMMON.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    sizes = sizes_of(tree)
+    print(
+        f"{len(text.splitlines())} lines; CudaBuffer {sizes['CudaBuffer']}, "
+        f"cuda_memcpy_h2d {sizes['cuda_memcpy_h2d']}, cuda_memcpy_d2h {sizes['cuda_memcpy_d2h']}"
+    )
+    assert len(text.splitlines()) <= 400
+    assert max(map(len, text.splitlines())) <= 88
+    assert sizes["CudaBuffer"] <= 120
+    assert sizes["cuda_memcpy_h2d"] <= 40 and sizes["cuda_memcpy_d2h"] <= 40
+
+
+@pytest.mark.parametrize("helper", ["cuda_memcpy_h2d", "cuda_memcpy_d2h"])
+def test_each_copy_helper_shows_the_cuda_calls_it_makes(helper: str) -> None:
+    function = next(n for n in ast.parse(COMMON.read_text()).body if getattr(n, "name", "") == helper)
+    calls = {n.func.attr for n in ast.walk(function) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    assert {"cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpy2D", "cudaMemcpy2DAsync"} <= calls

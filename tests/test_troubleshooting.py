@@ -73,19 +73,26 @@ def test_the_checker_catches_a_missing_import() -> None:
 def test_import_cudart_works_on_cuda_python_13() -> None:
     cudart, err, count = fixes.import_cudart()
     assert cudart.__name__ == "cuda.bindings.runtime" and hasattr(cudart, "cudaMemcpy")
-    assert isinstance(err, cudart.cudaError_t)
-    assert count >= 0 if err == cudart.cudaError_t.cudaSuccess else count is None
+    expected = cudart.cudaGetDeviceCount()  # what the runtime says here, GPU or not
+    assert (err, count) == (expected[0], expected[1])
+    assert count > 0 if err == cudart.cudaError_t.cudaSuccess else count is None
 
 
-def test_the_transposed_view_is_refused_and_the_fix_validates() -> None:
-    import cuda_python_common as common
+def test_the_transposed_view_is_refused_and_the_fix_uploads_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On host memory standing in for the GPU's: the page's error, then its fix."""
+    from cuda_fakes import FakeCuda
 
-    image = np.zeros((4, 6, 3), np.uint8)
-    fake = {"shape": (6, 4, 3), "typestr": "|u1", "data": (0x7F0000000000, False), "version": 3}
-    with pytest.raises(ValueError, match="C-contiguous"):
-        common.cuda_memcpy_h2d(image.transpose(1, 0, 2), fake)
-    packed = np.ascontiguousarray(image.transpose(1, 0, 2))
-    assert packed.flags.c_contiguous and packed.shape == (6, 4, 3)
+    from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
+
+    FakeCuda(monkeypatch).allow_host_memory()
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    with CudaBuffer((6, 4, 3)) as device, pytest.raises(ValueError, match="not C-contiguous"):
+        cuda_memcpy_h2d(image.transpose(1, 0, 2), device)
+    rotated, device = fixes.upload_a_transposed_view()
+    back = np.empty((rotated.shape[1], rotated.shape[0], 3), np.uint8)
+    cuda_memcpy_d2h(device, back)
+    np.testing.assert_array_equal(back, rotated.transpose(1, 0, 2))
+    device.close()
 
 
 def test_driver_check_names_the_problem_or_passes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,11 +141,12 @@ def test_cvcuda_refuses_host_memory_and_the_fix_works() -> None:
 @pytest.mark.gpu
 def test_cvcuda_refuses_unpacked_strides_as_the_page_says() -> None:
     import cvcuda
+    from cuda_fakes import cai_object
 
     from cuda_python_common import CudaBuffer
 
     with CudaBuffer((8, 8, 3), np.uint8) as buffer:
-        cai = {**buffer.__cuda_array_interface__, "strides": (3, 24, 1)}  # a transposed view
-        view = CudaBuffer.from_cuda(cai)
+        transposed = cai_object(**{**buffer.__cuda_array_interface__, "strides": (3, 24, 1)})
+        view = CudaBuffer.from_cuda(transposed)
         with pytest.raises(Exception, match="packed"):
             cvcuda.as_tensor(view, "HWC")

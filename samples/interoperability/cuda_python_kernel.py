@@ -211,7 +211,7 @@ whole = CudaBuffer(picture.shape, np.uint8)  # packed rows: strides None
 cuda_memcpy_h2d(host_photo, whole, stream=stream)
 face = whole.crop(top=60, left=130, height=260, width=240)  # zero-copy window
 sepia_in_place(face, stream)  # pointer moved, pitch 1536: only the window
-whole.set_stream(stream)  # the kernel wrote it: the next user follows the stream
+whole.stream = stream  # the kernel wrote it: the next user follows the stream
 host_toned = pinned_empty(picture.shape, np.uint8)
 cuda_memcpy_d2h(whole, host_toned, stream=stream)
 stream.sync()
@@ -222,7 +222,7 @@ expected = picture.copy()
 expected[60:320, 130:370] = sepia_reference(picture[60:320, 130:370])
 np.testing.assert_array_equal(host_toned, expected)
 # docs_tag: end_check_crop
-print(f"a {face.shape} crop of a CudaBuffer, rows {face.view.strides[0]} apart:")
+print(f"a {face.shape} crop of a CudaBuffer, rows {face.strides[0]} apart:")
 print("only the window was toned, the rest of the photo unchanged: equals numpy's")
 
 # %%

@@ -113,7 +113,7 @@ assert rows_right < host_image.shape[0]
 # docs_tag: begin_crop
 image = CudaBuffer.from_cuda(tensor.cuda())  # keeps `tensor` alive
 window = image.crop(top=10, left=20, height=50, width=40)
-print(f"crop: shape {window.shape}, strides {window.view.strides}")
+print(f"crop: shape {window.shape}, strides {window.strides}")
 
 window_tensor = cvcuda.as_tensor(window, "HWC")  # zero-copy
 window_flipped = cvcuda.flip(window_tensor, flipCode=0)
