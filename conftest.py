@@ -3,28 +3,27 @@
 
 * Tests import the samples' modules (``cuda_python_common``, ``preflight``)
   exactly as the samples do: ``pythonpath`` in pyproject.toml puts their
-  folder on ``sys.path``.
+  folder on ``sys.path``, and the workshop's (``docs``, ``docs/performance``,
+  ``tests``).
 * Registers the ``gpu`` marker. A ``gpu`` test runs only where a CUDA device,
   its driver and CV-CUDA are usable; elsewhere it is skipped with the reason.
   ``REQUIRE_GPU=1`` turns those skips into failures, so that a GPU runner can
-  never pass by skipping.
+  never pass by skipping (tests/switches.py).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import sys
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from build_site import sphinx_command
+from switches import require_gpu
 
 ROOT = Path(__file__).resolve().parent
-
-
-def require_gpu_switch() -> bool:
-    """True when ``REQUIRE_GPU`` asks for every GPU test to run (1, true, yes)."""
-    return os.environ.get("REQUIRE_GPU", "").strip().lower() in {"1", "true", "yes"}
 
 
 @functools.cache
@@ -43,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     why = gpu_unavailable_reason()
     state = "usable" if why is None else f"not usable ({why})"
-    return f"GPU: {state}; REQUIRE_GPU={'on' if require_gpu_switch() else 'off'}"
+    return f"GPU: {state}; REQUIRE_GPU={'on' if require_gpu() else 'off'}"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -52,41 +51,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     why = gpu_unavailable_reason()
     if why is None:
         return
-    if require_gpu_switch():
+    if require_gpu():
         pytest.fail(f"REQUIRE_GPU is set but the GPU is not usable: {why}", pytrace=False)
     pytest.skip(f"no usable GPU: {why}")
 
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The HTML site, built once per test session with ``-W --keep-going -n``.
+    """The HTML site, built once per test session as every build is (docs/build_site.py).
 
     ``DOCS_HTML_DIR`` reuses a site built elsewhere (e.g. by ``nox -s docs``).
     The gallery is not executed here unless ``GALLERY_EXECUTE`` says so; the
     ``gpu`` nox session builds the executed site separately.
     """
-    import subprocess
-    import time
-
     reuse = os.environ.get("DOCS_HTML_DIR")
     if reuse:
         return Path(reuse)
     out = tmp_path_factory.mktemp("site") / "html"
     env = {**os.environ, "GALLERY_EXECUTE": os.environ.get("GALLERY_EXECUTE", "0")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "sphinx",
-        "-W",
-        "--keep-going",
-        "-n",
-        "-T",
-        "-q",
-        "-b",
-        "html",
-        str(ROOT / "docs"),
-        str(out),
-    ]
+    cmd = sphinx_command(out, "-q", "-b", "html")
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     seconds = time.perf_counter() - start

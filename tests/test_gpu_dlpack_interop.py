@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sample_runs import run_sample
 
 from cuda_python_common import CudaBuffer, cuda_memcpy_d2h, cuda_memcpy_h2d
 
@@ -24,11 +25,11 @@ SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "interoperability" / 
 
 @pytest.fixture(scope="module")
 def sample() -> dict[str, Any]:
-    """The sample's globals after a full run (which checks its own results)."""
-    namespace: dict[str, Any] = {"__name__": "dlpack_interop_sample", "__file__": str(SAMPLE)}
-    exec(compile(SAMPLE.read_text(), str(SAMPLE), "exec"), namespace)
-    assert namespace["torch"] is not None and namespace["cupy"] is not None
-    return namespace
+    """The names the sample defined, after a full run in this process (which checks its own results)."""
+    run = run_sample(SAMPLE, in_process=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.names["torch"] is not None and run.names["cupy"] is not None  # none of its steps skipped
+    return run.names
 
 
 def image(shape: tuple[int, ...] = (24, 40, 3), seed: int = 0) -> np.ndarray:

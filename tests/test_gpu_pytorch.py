@@ -14,31 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from interfaces import CaiV3, DLPackOnly
 from sample_runs import run_sample
+from timing import TorchSpinner
 
 pytestmark = pytest.mark.gpu
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "interoperability" / "pytorch_interop.py"
 SHAPE = (1080, 1920, 3)
 SLOW_MS = 50.0  # the producer's delay in the race tests: far longer than a wrap call
-
-
-class OnStream:
-    """A torch tensor's interface as CAI v3 naming ``stream`` (None: "no wait")."""
-
-    def __init__(self, tensor: Any, stream: int | None) -> None:
-        self.tensor = tensor
-        self.__cuda_array_interface__ = {**tensor.__cuda_array_interface__, "version": 3, "stream": stream}
-
-
-class OnlyDLPack:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __dlpack__(self, **kwargs: Any) -> Any:
-        return self.inner.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self) -> Any:
-        return self.inner.__dlpack_device__()
 
 
 def cai_ptr(cv_tensor: Any) -> int:
@@ -62,39 +45,9 @@ def cvcuda() -> Any:
 
 
 @pytest.fixture(scope="module")
-def spin(torch: Any) -> Any:
+def spin(torch: Any) -> TorchSpinner:
     """spin(ms, stream): queue about ``ms`` of GPU work on ``stream``."""
-    probe = torch.cuda.Stream()
-
-    def elapsed_ms(fn: Any) -> float:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        with torch.cuda.stream(probe):
-            start.record()
-            fn()
-            end.record()
-        end.synchronize()
-        return start.elapsed_time(end)
-
-    sleep = getattr(torch.cuda, "_sleep", None)
-    if sleep is not None:
-        elapsed_ms(lambda: sleep(1 << 20))
-        per_ms = (1 << 20) / max(elapsed_ms(lambda: sleep(1 << 20)), 1e-3)
-
-        def run(ms: float, stream: Any) -> None:
-            with torch.cuda.stream(stream):
-                sleep(int(per_ms * ms))
-
-    else:
-        a = torch.ones((2048, 2048), device="cuda")
-        elapsed_ms(lambda: torch.mm(a, a))
-        one = max(elapsed_ms(lambda: torch.mm(a, a)), 1e-3)
-
-        def run(ms: float, stream: Any) -> None:
-            with torch.cuda.stream(stream):
-                for _ in range(max(1, round(ms / one))):
-                    torch.mm(a, a)
-
-    return run
+    return TorchSpinner(torch)
 
 
 def random_frame(torch: Any, seed: int = 0) -> Any:
@@ -118,7 +71,7 @@ def test_as_stream_takes_torch_streams(torch: Any, cvcuda: Any) -> None:
 @pytest.mark.parametrize("how", ["cai_v2", "cai_v3", "dlpack"])
 def test_torch_to_cvcuda_is_zero_copy(torch: Any, cvcuda: Any, how: str) -> None:
     frame = random_frame(torch)
-    wrap = {"cai_v2": lambda t: t, "cai_v3": lambda t: OnStream(t, 1), "dlpack": OnlyDLPack}[how]
+    wrap = {"cai_v2": lambda t: t, "cai_v3": lambda t: CaiV3(t, 1), "dlpack": DLPackOnly}[how]
     tensor = cvcuda.as_tensor(wrap(frame), "HWC")
     assert cai_ptr(tensor) == frame.data_ptr()
     flipped = cvcuda.flip(tensor, flipCode=1)
@@ -138,7 +91,7 @@ def test_cvcuda_to_torch_is_zero_copy_both_ways(torch: Any, cvcuda: Any) -> None
 def test_cvcuda_keeps_the_torch_tensor_alive(torch: Any, cvcuda: Any, how: str) -> None:
     frame = random_frame(torch, 2)
     expected = frame.flip(1).cpu().numpy()
-    wrap = {"cai_v2": lambda t: t, "cai_v3": lambda t: OnStream(t, 1), "dlpack": OnlyDLPack}[how]
+    wrap = {"cai_v2": lambda t: t, "cai_v3": lambda t: CaiV3(t, 1), "dlpack": DLPackOnly}[how]
     tensor = cvcuda.as_tensor(wrap(frame), "HWC")
     del frame
     gc.collect()
@@ -191,14 +144,14 @@ def _race(torch: Any, cvcuda: Any, spin: Any, make: Any, runs: int = 3) -> tuple
 
 
 def test_naming_the_producer_stream_orders_the_operator(torch: Any, cvcuda: Any, spin: Any) -> None:
-    right, busy = _race(torch, cvcuda, spin, lambda t, s: OnStream(t, s.cuda_stream))
+    right, busy = _race(torch, cvcuda, spin, lambda t, s: CaiV3(t, s.cuda_stream))
     assert all(busy), "the producer finished before the operator was queued: no race window"
     assert all(right), right
 
 
 def test_without_the_wait_the_operator_reads_too_early(torch: Any, cvcuda: Any, spin: Any) -> None:
     """The same code with the wait removed (CAI stream None: "nothing pending") is wrong."""
-    right, busy = _race(torch, cvcuda, spin, lambda t, s: OnStream(t, None))
+    right, busy = _race(torch, cvcuda, spin, lambda t, s: CaiV3(t, None))
     assert all(busy), "the producer finished before the operator was queued: no race window"
     assert not all(right), "no run read the frame early: the race did not show"
 
@@ -210,7 +163,7 @@ def test_the_conservative_ways_on_a_non_blocking_producer(
     """torch's own interface and DLPack name no stream: CV-CUDA then waits for the
     producer on the host (seen on the H200: the producer was always done by the time
     the operator was queued), so the result is right but the host blocked."""
-    make = (lambda t, s: t) if how == "cai_v2" else (lambda t, s: OnlyDLPack(t))
+    make = (lambda t, s: t) if how == "cai_v2" else (lambda t, s: DLPackOnly(t))
     right, busy = _race(torch, cvcuda, spin, make)
     record_property(f"{how}_right", right)
     print(f"{how}: results right {right}, producer busy when queued {busy}")
@@ -227,7 +180,7 @@ def test_the_named_stream_does_not_wait_for_a_busy_default_stream(torch: Any, cv
     out = cvcuda.Tensor(SHAPE, cvcuda.Type.U8, "HWC")
     torch.cuda.synchronize()
     waited = {}
-    for how, make in (("cai_v3", lambda: OnStream(frame, work.cuda_stream)), ("cai_v2", lambda: frame)):
+    for how, make in (("cai_v3", lambda: CaiV3(frame, work.cuda_stream)), ("cai_v2", lambda: frame)):
         spin(SLOW_MS, torch.cuda.default_stream())
         done = torch.cuda.Event()
         with torch.cuda.stream(work):

@@ -20,10 +20,11 @@ import time
 from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pytest
+import sanitizer_rules
 import yaml
+from build_site import SPHINX_FLAGS
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -62,13 +63,6 @@ def nox_sessions() -> set[str]:
                 given = [ast.literal_eval(k.value) for k in keywords if k.arg == "name"]
                 names.add(given[0] if given else node.name)
     return names
-
-
-def noxfile_constant(name: str) -> object:
-    for node in NOXFILE.body:
-        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == [name]:
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"noxfile.py defines no {name}")
 
 
 def sessions_named(command: str) -> list[str]:
@@ -166,18 +160,18 @@ def test_read_the_docs_builds_as_the_docs_session_does() -> None:
     oldest = PYPROJECT["project"]["requires-python"].removeprefix(">=")
     oldest = tuple(int(p) for p in oldest.split("."))
     assert python >= oldest
-    (sphinx,) = [c for c in RTD["build"]["commands"] if " -m sphinx " in c]
-    words = shlex.split(sphinx)
+    (build,) = [c for c in RTD["build"]["commands"] if "docs/build_site.py" in c]
+    words = shlex.split(build)
     env = [w for w in words if re.fullmatch(r"[A-Z_]+=\S*", w)]
     assert env in ([], ["GALLERY_EXECUTE=0"])  # no GPU on Read the Docs
     words = words[len(env) :]
-    assert words[:3] == ["python", "-m", "sphinx"]
-    options, (source, out) = words[3:-2], words[-2:]
+    assert words[:3] == ["python", "docs/build_site.py", "$READTHEDOCS_OUTPUT/html"]
+    options = words[3:]
     if "-d" in options:  # where the doctrees go does not change the site
         del options[options.index("-d") : options.index("-d") + 2]
-    assert options == [*noxfile_constant("SPHINX_OPTS"), "-b", "html"]
-    assert (source, out) == ("docs", "$READTHEDOCS_OUTPUT/html")
-    assert RTD.get("sphinx", {}).get("configuration", "docs/conf.py") == f"{source}/conf.py"
+    assert options in ([], ["-b", "html"])
+    assert not set(SPHINX_FLAGS) & set(options), "the flags are build_site.py's to give"
+    assert RTD.get("sphinx", {}).get("configuration", "docs/conf.py") == "docs/conf.py"
 
 
 def packages_distributions() -> dict[str, list[str]]:
@@ -302,16 +296,6 @@ def test_sample_pages_show_the_recorded_output(rtd_site: Path) -> None:
         assert first_line in html.unescape(page.read_text(encoding="utf-8")), page.name
 
 
-def noxfile_function(name: str) -> Any:
-    """A plain function of noxfile.py (one that needs only ``re``), without importing nox."""
-    for node in NOXFILE.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            namespace: dict[str, Any] = {"re": re}
-            exec(compile(ast.Module(body=[node], type_ignores=[]), "noxfile.py", "exec"), namespace)
-            return namespace[name]
-    raise AssertionError(f"noxfile.py defines no function {name}")
-
-
 def sanitizer_report(*kernels: str, total: int | None = None) -> str:
     """compute-sanitizer's initcheck output without backtraces: one block per error;
     a kernel named "overflow" stands for the tool's error-buffer overflow note."""
@@ -333,7 +317,7 @@ def sanitizer_report(*kernels: str, total: int | None = None) -> str:
 
 def test_sanitizer_errors_are_accepted_only_inside_the_named_library() -> None:
     """A known library's own errors pass; one error anywhere else, or an unprinted one, fails."""
-    foreign = noxfile_function("_foreign_errors")
+    foreign = sanitizer_rules.foreign_errors
     ours = "nvjpeg::ycbcr_to_format_kernel_roi", "nvjpeg::rgba2rgb", "nvjpeg::rgba2rgb"
     kernels = ["nvjpeg::rgba2rgb", "nvjpeg::ycbcr_to_format_kernel_roi"]
     assert foreign(sanitizer_report(*ours), "nvjpeg::") == (3, 0, kernels)
@@ -351,13 +335,44 @@ def test_sanitizer_errors_are_accepted_only_inside_the_named_library() -> None:
 
 def test_sanitizer_known_findings_name_a_sample_a_tool_a_library_and_why() -> None:
     """Each accepted finding is a real sample and tool, a library namespace and a reason."""
-    known = noxfile_constant("SANITIZER_KNOWN")
-    tools = noxfile_constant("SANITIZER_TOOLS")
-    assert isinstance(known, dict)
+    known = sanitizer_rules.KNOWN
     for (sample, tool), (namespace, reason) in known.items():
         assert (ROOT / "samples" / "interoperability" / sample).is_file(), sample
-        assert tool in tools, tool
+        assert tool in sanitizer_rules.TOOLS, tool
         assert namespace.endswith("::") and len(reason) > 60, (namespace, reason)
     # only initcheck of the nvImageCodec sample: every other run must report 0 errors
     assert set(known) == {("nvimagecodec_interop.py", "initcheck")}
-    assert "--show-backtrace" in noxfile_constant("SANITIZER_KNOWN_ARGS")
+    for sample in sanitizer_rules.MEMCHECK_FLAGS:
+        assert (ROOT / "samples" / "interoperability" / sample).is_file(), sample
+
+
+def test_a_sanitizer_run_passes_on_0_errors_and_exit_0_only() -> None:
+    verdict = sanitizer_rules.verdict
+    clean = "========= ERROR SUMMARY: 0 errors\n"
+    assert verdict("cuda_python_interop_1.py", "memcheck", clean, 0) == (True, "ERROR SUMMARY: 0 errors")
+    assert verdict("cuda_python_interop_1.py", "memcheck", clean, 1) == (False, "ERROR SUMMARY: 0 errors (exit 1)")
+    one = "========= ERROR SUMMARY: 1 error\n"
+    assert verdict("cuda_python_interop_1.py", "memcheck", one, 97) == (False, "ERROR SUMMARY: 1 error (exit 97)")
+    race = "========= RACECHECK SUMMARY: 3 hazards displayed (2 errors, 1 warning)\n"
+    assert verdict("cupy_interop.py", "racecheck", race, 97) == (False, "ERROR SUMMARY: 2 errors (exit 97)")
+    assert verdict("cupy_interop.py", "synccheck", "it crashed", 1) == (False, "no ERROR SUMMARY line (exit 1)")
+
+
+def test_a_known_finding_passes_only_where_it_is_known() -> None:
+    report = sanitizer_report("nvjpeg::rgba2rgb", "nvjpeg::rgba2rgb")
+    ok, line = sanitizer_rules.verdict("nvimagecodec_interop.py", "initcheck", report, 97)
+    assert ok and line.startswith("ERROR SUMMARY: 0 errors outside nvjpeg::; 2 inside it (nvjpeg::rgba2rgb)")
+    assert not sanitizer_rules.verdict("nvimagecodec_interop.py", "memcheck", report, 97)[0]  # another tool
+    assert not sanitizer_rules.verdict("cupy_interop.py", "initcheck", report, 97)[0]  # another sample
+    assert not sanitizer_rules.verdict("nvimagecodec_interop.py", "initcheck", report, 1)[0]  # the sample failed
+
+
+def test_sanitizer_commands_carry_each_runs_flags() -> None:
+    python, sample = "python3", ROOT / "samples" / "interoperability" / "nvimagecodec_interop.py"
+    memcheck = sanitizer_rules.command("cs", "memcheck", sample, python)
+    flags = ["--tool", "memcheck", "--report-api-errors", "no", "--error-exitcode", "97"]
+    assert memcheck == ["cs", *flags, python, str(sample)]
+    initcheck = sanitizer_rules.command("cs", "initcheck", sample, python)
+    assert "--show-backtrace" in initcheck and "--report-api-errors" not in initcheck
+    plain = sanitizer_rules.command("cs", "racecheck", sample.with_name("cuda_python_interop_1.py"), python)
+    assert plain[:3] == ["cs", "--tool", "racecheck"] and plain[3:5] == ["--error-exitcode", "97"]

@@ -1,35 +1,49 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CPU tests of the transfer benchmark's pure parts and the Performance page.
+"""CPU tests of the benchmark's pure parts and the Performance page.
 
-* ``docs/performance/bench_transfers.py``: the shares of the fastest method,
-  the interleaved timing routine, the summaries and every target, computed from
-  synthetic results (each target can PASS, FAIL and be N/A); the conversion of
-  an old results file; exit status 3 and one line where no GPU is usable.
-* ``docs/performance/render_results.py``: the console report and the page's
-  reST come from the same sections; the reST is valid; the plot is drawn for
-  the page width with legible text and the recommended path highlighted.
+* The benchmark's parts (``docs/performance/bench*.py``, ``transfer_methods.py``,
+  ``timing.py``, ``targets.py``): the shares of the fastest method, the
+  interleaved timing loop, the rows and summaries, every target from synthetic
+  results (each can PASS, FAIL and be N/A), a partial run added to a results
+  file, the conversion of an old file; exit status 3 and one line where no GPU
+  is usable.
+* ``render_results.py``: the console report and the page's reST come from the
+  same sections, in µs; the reST is valid; the plots are drawn for the page
+  width with legible text and the recommended path highlighted.
 * ``results.example.json`` and the committed ``results.json`` have the schema
   the benchmark writes, and their targets are what ``compute_targets`` gives.
-* The Performance page builds with the figure, the verdicts and the tables.
+* The Performance page: the figure first, the targets at the end.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
+import bench
+import bench_batch
+import bench_decode
+import bench_interop
+import bench_transfers
+import interop_docs
 import pytest
+import render_results as render
+import targets
+import timing
+import transfer_methods
+from interfaces import CaiV3, DLPackOnly
+
+import preflight
 
 ROOT = Path(__file__).resolve().parents[1]
 PERF = ROOT / "docs" / "performance"
-BENCH = PERF / "bench_transfers.py"
+BENCH = PERF / "bench.py"
 EXAMPLE = PERF / "results.example.json"
 RESULTS = PERF / "results.json"
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
@@ -50,34 +64,8 @@ TARGETS = (
     "pinned_near_best",
     "helpers_match_raw",
 )
+INTEROP = ("stream_wait", "wrap_cost")
 KiB, MiB = 1 << 10, 1 << 20
-
-
-def _import(name: str) -> ModuleType:
-    """A module from docs/performance, docs/_ext or the samples' folder (pytest's
-    ``pythonpath``), as the benchmark script and the docs build import them."""
-    return importlib.import_module(name)
-
-
-@pytest.fixture(scope="module")
-def perf() -> tuple[ModuleType, ModuleType]:
-    """(render_results, bench_transfers)."""
-    return _import("render_results"), _import("bench_transfers")
-
-
-@pytest.fixture(scope="module")
-def preflight() -> ModuleType:
-    return _import("preflight")
-
-
-@pytest.fixture(scope="module")
-def render(perf: tuple[ModuleType, ModuleType]) -> ModuleType:
-    return perf[0]
-
-
-@pytest.fixture(scope="module")
-def bench(perf: tuple[ModuleType, ModuleType]) -> ModuleType:
-    return perf[1]
 
 
 @pytest.fixture
@@ -96,15 +84,10 @@ def _pinned_entry(doc: dict, nbytes: int) -> dict:
 # --------------------------------------------------------------------------- #
 # The results files                                                           #
 # --------------------------------------------------------------------------- #
-def test_example_is_marked_synthetic(example: dict) -> None:
-    assert example["synthetic"] is True
-    assert "not a measurement" in example["device"].lower()
-
-
 @pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
-def test_results_file_has_the_schema(path: Path, bench: ModuleType) -> None:
+def test_results_file_has_the_schema(path: Path) -> None:
     doc = json.loads(path.read_text())
-    assert doc["schema"] == bench.SCHEMA
+    assert doc["schema"] == render.SCHEMA
     assert set(doc) >= TOP_KEYS, f"missing {TOP_KEYS - set(doc)}"
     assert isinstance(doc["repeats"], int) and doc["repeats"] >= 10
     for row in doc["results"]:
@@ -116,59 +99,57 @@ def test_results_file_has_the_schema(path: Path, bench: ModuleType) -> None:
         else:
             assert row["gbps_min"] <= row["gbps_median"] <= row["gbps_max"]
             assert 0 < row["ratio_to_best"] <= 1
-    assert {r["method"] for r in doc["results"]} == {m.name for m in bench.METHODS}
-    assert {r["bytes"] for r in doc["results"]} == set(bench.SIZES_FULL)
+    assert {r["method"] for r in doc["results"]} == {m.name for m in transfer_methods.METHODS}
+    assert {r["bytes"] for r in doc["results"]} == set(bench_transfers.SIZES_FULL)
     for direction in ("h2d", "d2h"):
         assert {"helper_us", "raw_us", "overhead_us"} <= set(doc["overhead_us"][direction])
     assert isinstance(doc["helper_vs_raw"], list)
     assert set(TARGETS) | {"all_pass"} == set(doc["targets"])
     for key in TARGETS:
         assert {"description", "pass", "summary"} <= set(doc["targets"][key])
+    assert set(doc["batch"]) <= set(bench_batch.block(None))
     assert {"frames", "frame_shape", "ceiling", "slots", "skipped"} <= set(doc["batch"])
 
 
-def test_example_measures_everything(example: dict, bench: ModuleType) -> None:
+def test_example_measures_everything(example: dict) -> None:
     pinned = {e["bytes"] for e in example["helper_vs_raw"] if e["memory"] == "pinned"}
-    assert pinned == set(bench.PINNED_RAW_MIN)
+    assert pinned == set(targets.PINNED_RAW_MIN)
     batch = example["batch"]
     assert batch["skipped"] is None
     assert set(batch["ceiling"]) == {"both", "h2d", "d2h"}
-    assert [p["slots"] for p in batch["slots"]] == list(bench.SLOT_COUNTS)
+    assert [p["slots"] for p in batch["slots"]] == list(bench_batch.SLOT_COUNTS)
     for point in batch["slots"]:
         assert {"gbps", "seconds", "ratio_to_ceiling", "verified"} <= set(point)
 
 
 @pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
-def test_recorded_targets_are_the_benchmarks(path: Path, bench: ModuleType) -> None:
+def test_recorded_targets_are_the_benchmarks(path: Path) -> None:
     doc = json.loads(path.read_text())
-    assert doc["targets"] == json.loads(json.dumps(bench.compute_targets(doc)))
+    assert doc["targets"] == json.loads(json.dumps(targets.compute_targets(doc)))
     rows = copy.deepcopy(doc["results"])
-    assert bench.add_ratios(rows) == doc["results"]
+    assert bench_transfers.add_ratios(rows) == doc["results"]
 
 
 # --------------------------------------------------------------------------- #
 # Pure functions                                                              #
 # --------------------------------------------------------------------------- #
-def test_ratios_to_best(render: ModuleType, bench: ModuleType) -> None:
+def test_ratios_to_best() -> None:
+    summarize = bench_transfers.summarize
     rows = [
-        bench.summarize("a", "h2d", MiB, [MiB / 10e9], "events"),  # 10 GB/s
-        bench.summarize("b", "h2d", MiB, [MiB / 20e9], "events", verified=True),
-        bench.summarize("c", "h2d", MiB, [MiB / 40e9], "events", verified=False),
-        bench.summarize("a", "d2h", MiB, [MiB / 5e9], "events"),
-        bench.skipped_row("b", "d2h", MiB, "events", "no memory"),
+        summarize("a", "h2d", MiB, [MiB / 10e9], "events"),  # 10 GB/s
+        summarize("b", "h2d", MiB, [MiB / 20e9], "events", verified=True),
+        summarize("c", "h2d", MiB, [MiB / 40e9], "events", verified=False),
+        summarize("a", "d2h", MiB, [MiB / 5e9], "events"),
+        bench_transfers.skipped_row("b", "d2h", MiB, "events", "no memory"),
     ]
     # "c" returned wrong bytes: never the fastest, but still shown against it.
     assert render.ratios_to_best(rows) == [0.5, 1.0, 2.0, 1.0, None]
-    assert [r["ratio_to_best"] for r in bench.add_ratios(rows)] == [
-        0.5,
-        1.0,
-        2.0,
-        1.0,
-        None,
-    ]
+    assert [r["ratio_to_best"] for r in bench_transfers.add_ratios(rows)] == [0.5, 1.0, 2.0, 1.0, None]
+    assert rows[-1]["skipped"] == "no memory" and rows[-1]["gbps_median"] is None
+    assert rows[-1]["repeats"] == 0 and set(rows[-1]) == set(rows[0])
 
 
-def test_time_interleaved_takes_turns(bench: ModuleType) -> None:
+def test_time_interleaved_takes_turns() -> None:
     calls: list[str] = []
     fns = [lambda: calls.append("a"), lambda: calls.append("b")]
     ticks = iter(range(1, 1000))
@@ -177,22 +158,22 @@ def test_time_interleaved_takes_turns(bench: ModuleType) -> None:
         fn()
         return float(next(ticks))
 
-    times = bench.time_interleaved(fns, measure, reps=4, warmup=1)
+    times = timing.time_interleaved(fns, measure, reps=4, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
     assert times == [[3.0, 6.0, 7.0, 10.0], [4.0, 5.0, 8.0, 9.0]]
-    assert bench.time_interleaved(fns[:1], measure, reps=3) == [[11.0, 12.0, 13.0]]
+    assert timing.time_interleaved(fns[:1], measure, reps=3) == [[11.0, 12.0, 13.0]]
 
 
-def test_summaries(bench: ModuleType) -> None:
+def test_summaries() -> None:
     us = 1e-6
-    assert bench.overhead([2 * us, 3 * us, 9 * us], [1 * us, 1.5 * us, 1 * us]) == {
+    assert bench_transfers.overhead([2 * us, 3 * us, 9 * us], [1 * us, 1.5 * us, 1 * us]) == {
         "helper_us": 3.0,
         "raw_us": 1.0,
         "overhead_us": 2.0,
     }
-    got = bench.comparison([MiB / 8e9] * 3, [MiB / 10e9] * 3, MiB)
+    got = bench_transfers.comparison([MiB / 8e9] * 3, [MiB / 10e9] * 3, MiB)
     assert got == {"helper_gbps_median": 8.0, "raw_gbps_median": 10.0, "ratio": 0.8}
-    point = bench.batch_point([0.004, 0.002, 0.003], 100_000_000, ceiling_gbps=100.0)
+    point = bench_batch.batch_point([0.004, 0.002, 0.003], 100_000_000, ceiling_gbps=100.0)
     assert point["seconds"] == 0.002 and point["gbps"] == 50.0
     assert point["ratio_to_ceiling"] == 0.5
     points = [
@@ -200,30 +181,45 @@ def test_summaries(bench: ModuleType) -> None:
         {"slots": 2, "gbps": 90.0, "verified": False},
         {"slots": 3, "gbps": 80.0, "verified": True},
     ]
-    assert bench.best_slots(points) == 3
-    assert bench.best_slots(points[1:2]) is None
+    assert targets.best_slots(points) == 3
+    assert targets.best_slots(points[1:2]) is None
+
+
+def test_host_arrays_are_page_aligned_patterns() -> None:
+    pattern = transfer_methods.make_pattern(3 * 4096 + 5)
+    assert pattern.ctypes.data % transfer_methods.PAGE == 0
+    assert len(set(pattern[:4096].tolist())) > 200  # every byte varies
+    assert (pattern == transfer_methods.make_pattern(pattern.size)).all()  # reproducible
+    assert not transfer_methods.page_aligned_zeros(100).any()
+
+
+def test_registered_refuses_what_it_cannot_lock() -> None:
+    import numpy as np
+
+    with pytest.raises(TypeError, match=r"needs a numpy\.ndarray, got list"):
+        transfer_methods.registered([1, 2, 3])
+    with pytest.raises(ValueError, match="C-contiguous array, got strides"):
+        transfer_methods.registered(np.zeros((4, 4), np.uint8)[:, ::2])
 
 
 # --------------------------------------------------------------------------- #
 # Targets from synthetic results                                              #
 # --------------------------------------------------------------------------- #
-def _verdicts(bench: ModuleType, doc: dict) -> dict[str, bool | None]:
-    return {k: v if k == "all_pass" else v["pass"] for k, v in bench.compute_targets(doc).items()}
-
-
-def test_example_passes_every_target(bench: ModuleType, example: dict) -> None:
-    assert set(_verdicts(bench, example).values()) == {True}
+def _verdicts(doc: dict) -> dict[str, bool | None]:
+    return {k: v if k == "all_pass" else v["pass"] for k, v in targets.compute_targets(doc).items()}
 
 
 @pytest.mark.parametrize(("h2d_us", "expected"), [(1.5, True), (1.51, False), (None, None)])
-def test_overhead_target(bench: ModuleType, example: dict, h2d_us, expected) -> None:
+def test_overhead_target(example: dict, h2d_us, expected) -> None:
     if h2d_us is None:
         example["overhead_us"] = {"bytes": 4096, "calls": 5000, "skipped": "synthetic"}
     else:
         example["overhead_us"]["h2d"]["overhead_us"] = h2d_us
-    verdicts = _verdicts(bench, example)
+    verdicts = _verdicts(example)
     assert verdicts["helper_overhead"] is expected
     assert verdicts["all_pass"] is expected
+    if h2d_us is not None:
+        assert f"h2d +{h2d_us:.2f} µs" in targets.compute_targets(example)["helper_overhead"]["summary"]
 
 
 @pytest.mark.parametrize(
@@ -235,27 +231,24 @@ def test_overhead_target(bench: ModuleType, example: dict, h2d_us, expected) -> 
         (1 * MiB, 0.899, False),
     ],
 )
-def test_pinned_helpers_vs_raw_target(
-    bench: ModuleType, example: dict, nbytes: int, ratio: float, expected: bool
-) -> None:
+def test_pinned_helpers_vs_raw_target(example: dict, nbytes: int, ratio: float, expected: bool) -> None:
     _pinned_entry(example, nbytes)["d2h"]["ratio"] = ratio
-    target = bench.compute_targets(example)["pinned_helpers_vs_raw"]
+    target = targets.compute_targets(example)["pinned_helpers_vs_raw"]
     assert target["pass"] is expected
     assert "(interleaved)" in target["summary"]
 
 
-def test_pinned_target_falls_back_to_the_rate_tables(bench: ModuleType, example: dict) -> None:
+def test_pinned_target_falls_back_to_the_rate_tables(example: dict) -> None:
     example["helper_vs_raw"] = [e for e in example["helper_vs_raw"] if e["memory"] != "pinned"]
-    target = bench.compute_targets(example)["pinned_helpers_vs_raw"]
+    target = targets.compute_targets(example)["pinned_helpers_vs_raw"]
     assert "(rate tables)" in target["summary"]
-    helper = _row(example, bench.HELPERS_PINNED, "h2d", 64 * KiB)["gbps_median"]
-    raw = _row(example, bench.RAW_PINNED, "h2d", 64 * KiB)["gbps_median"]
-    want = helper / raw
+    helper = _row(example, render.HELPERS_PINNED, "h2d", 64 * KiB)["gbps_median"]
+    raw = _row(example, render.RAW_PINNED, "h2d", 64 * KiB)["gbps_median"]
     got = next(c for c in target["checks"] if c["bytes"] == 64 * KiB and c["direction"] == "h2d")
-    assert got["ratio"] == round(want, 4)
-    for method in (bench.HELPERS_PINNED, bench.RAW_PINNED):
+    assert got["ratio"] == round(helper / raw, 4)
+    for method in (render.HELPERS_PINNED, render.RAW_PINNED):
         example["results"] = [r for r in example["results"] if r["method"] != method]
-    assert bench.compute_targets(example)["pinned_helpers_vs_raw"]["pass"] is None
+    assert targets.compute_targets(example)["pinned_helpers_vs_raw"]["pass"] is None
 
 
 @pytest.mark.parametrize(
@@ -263,26 +256,26 @@ def test_pinned_target_falls_back_to_the_rate_tables(bench: ModuleType, example:
     [(0.95, True, True), (0.949, True, False), (0.99, False, False)],
     ids=["at-target", "below", "wrong-output"],
 )
-def test_batch_target(bench: ModuleType, example: dict, share: float, verified: bool, expected: bool) -> None:
+def test_batch_target(example: dict, share: float, verified: bool, expected: bool) -> None:
     batch = example["batch"]
     batch["ceiling"]["both"]["gbps"] = 100.0
     for point in batch["slots"]:  # 4 slots are the fastest
         point["gbps"] = 100.0 * share * point["slots"] / 4
         point["verified"] = verified
-    target = bench.compute_targets(example)["batch_at_ceiling"]
+    target = targets.compute_targets(example)["batch_at_ceiling"]
     assert target["pass"] is expected
     assert target["best_slots"] == (4 if verified else None)
 
 
-def test_pipeline_bound_is_whole_frames_with_fill_and_drain(bench: ModuleType) -> None:
+def test_pipeline_bound_is_whole_frames_with_fill_and_drain() -> None:
     ceiling = {"h2d": {"gbps": 50.0}, "d2h": {"gbps": 50.0}, "both": {"gbps": 100.0}}
     # 16 frames of 1 unit: 1/50 up alone + 15 * 2/100 overlapped + 1/50 down alone
-    assert bench.pipeline_bound(ceiling, 16) == {"gbps": 94.118, "ratio_to_ceiling": 0.9412}
-    assert bench.pipeline_bound(ceiling, 1)["gbps"] == 50.0  # nothing overlaps
-    assert bench.pipeline_bound({"both": {"gbps": 100.0}}, 16) is None
+    assert bench_batch.pipeline_bound(ceiling, 16) == {"gbps": 94.118, "ratio_to_ceiling": 0.9412}
+    assert bench_batch.pipeline_bound(ceiling, 1)["gbps"] == 50.0  # nothing overlaps
+    assert bench_batch.pipeline_bound({"both": {"gbps": 100.0}}, 16) is None
 
 
-def test_timeline_times_each_call_between_two_events_on_its_stream(bench: ModuleType) -> None:
+def test_timeline_times_each_call_between_two_events_on_its_stream() -> None:
     recorded: list[tuple[int, str]] = []
     destroyed: list[int] = []
     made = iter(range(1, 100))
@@ -307,7 +300,7 @@ def test_timeline_times_each_call_between_two_events_on_its_stream(bench: Module
         return result[1] if len(result) > 1 else None
 
     seen_at_call: list[tuple[int, int]] = []
-    with bench.Timeline(Runtime(), check, "origin", marks=2) as timeline:
+    with bench_batch.Timeline(Runtime(), check, "origin", marks=2) as timeline:
         created = next(made) - 1  # every event exists before the first call
         timeline.mark("s1", {"step": "h2d"}, lambda: seen_at_call.append((len(recorded), next(made))))
         timeline.mark("s2", {"step": "d2h"}, lambda: None)
@@ -324,7 +317,7 @@ def test_timeline_times_each_call_between_two_events_on_its_stream(bench: Module
     assert destroyed == [1, 2, 3, 4, 5]
 
 
-def test_timeline_plot_has_a_row_per_stream(render: ModuleType, example: dict, tmp_path: Path) -> None:
+def test_timeline_plot_has_a_row_per_stream(example: dict, tmp_path: Path) -> None:
     spans = [
         {"stream": stream, "slot": i % 3, "frame": i, "step": step}
         | {"start_ms": 0.1 * i + j * 0.03, "end_ms": 0.1 * i + j * 0.03 + 0.03}
@@ -344,27 +337,73 @@ def test_timeline_plot_has_a_row_per_stream(render: ModuleType, example: dict, t
     assert not empty.axes[0].patches
 
 
-def test_batch_target_without_cvcuda(bench: ModuleType, example: dict) -> None:
-    example["batch"] = bench._batch_stub("cvcuda is not installed")
-    verdicts = _verdicts(bench, example)
+def test_batch_target_without_cvcuda(example: dict) -> None:
+    example["batch"] = bench_batch.block("cvcuda is not installed")
+    verdicts = _verdicts(example)
     assert verdicts["batch_at_ceiling"] is None
     assert verdicts["all_pass"] is None  # not a PASS: one target was not evaluated
-    summary = bench.compute_targets(example)["batch_at_ceiling"]["summary"]
+    summary = targets.compute_targets(example)["batch_at_ceiling"]["summary"]
     assert "cvcuda is not installed" in summary
 
 
-def test_large_size_targets(bench: ModuleType, example: dict) -> None:
-    _row(example, bench.HELPERS_PINNED, "d2h", 1 << 30)["gbps_median"] /= 2
+def test_large_size_targets(example: dict) -> None:
+    _row(example, render.HELPERS_PINNED, "d2h", 1 << 30)["gbps_median"] /= 2
     next(e for e in example["helper_vs_raw"] if e["memory"] == "pageable")["h2d"]["ratio"] = 0.96
-    verdicts = _verdicts(bench, example)
+    verdicts = _verdicts(example)
     assert verdicts["pinned_near_best"] is False
     assert verdicts["helpers_match_raw"] is False
     assert verdicts["all_pass"] is False
 
 
 # --------------------------------------------------------------------------- #
-# Converting a schema-1 file                                                  #
+# The results document: a partial run, an old file                            #
 # --------------------------------------------------------------------------- #
+def _env(doc: dict) -> dict:
+    keys = ("device", "driver", "driver_release", "runtime", "cuda_bindings", "cvcuda")
+    return {k: doc.get(k) for k in (*keys, "numpy", "cupy", "torch", "python")}
+
+
+def test_a_partial_run_replaces_its_part_and_keeps_the_others(example: dict) -> None:
+    base = {**example, "synthetic": False, "date": "2026-01-02"}
+    decode = bench_decode.stub("nvImageCodec not usable: synthetic")
+    doc = bench.assemble(_env(base), {"decode": decode}, base, quick=True, warnings=[], duration_s=1.0)
+    assert doc["decode"] == decode["decode"]
+    for key in ("results", "overhead_us", "helper_vs_raw", "batch", "interop", "sizes", "methods"):
+        assert doc[key] == base[key], key
+    assert doc["measured"]["decode"] == doc["date"] != "2026-01-02"
+    assert doc["measured"]["transfers"] == "2026-01-02"
+    assert doc["targets"] == targets.compute_targets(doc)
+    assert list(doc)[-4:] == ["measured", "warnings", "duration_s", "targets"]
+    assert "(transfers 2026-01-02" in render.format_text(doc, keys=("run",))
+    older = {k: v for k, v in base.items() if k != "interop"}  # a file from before that part
+    doc = bench.assemble(_env(base), {"decode": decode}, older, warnings=[], duration_s=1.0)
+    assert doc["interop"]["skipped"] == "not measured yet: run bench.py interop"
+    assert "interop" not in doc["measured"]
+
+
+def test_a_partial_run_without_a_file_says_what_was_not_measured(example: dict) -> None:
+    batch = bench_batch.stub("cvcuda not usable: synthetic")
+    doc = bench.assemble(_env(example), {"batch": batch}, None, warnings=[], duration_s=1.0)
+    assert doc["results"] == [] and doc["batch"] == batch["batch"]
+    assert doc["interop"]["skipped"] == "not measured yet: run bench.py interop"
+    assert doc["decode"]["skipped"] == "not measured yet: run bench.py decode"
+    assert doc["measured"] == {"batch": doc["date"]}
+    rst = render.to_rst(doc)
+    assert "not measured yet: run bench.py decode" in rst and "host → device: GB/s" not in rst
+    assert _rst_warnings(rst) == ""
+
+
+def test_a_partial_run_is_not_mixed_with_another_devices_file(example: dict, tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**example, "synthetic": False, "device": "GPU A"}))
+    assert bench.read_base(path, "GPU A")["device"] == "GPU A"
+    with pytest.raises(SystemExit) as exit_:
+        bench.read_base(path, "GPU B")
+    assert exit_.value.code == bench.EXIT_OTHER_DEVICE
+    path.write_text(json.dumps(example))  # synthetic: nothing to add to
+    assert bench.read_base(path, example["device"]) is None
+
+
 def _schema_1(doc: dict) -> dict:
     old = copy.deepcopy(doc)
     for key in ("schema", "batch", "cvcuda", "targets"):
@@ -376,10 +415,10 @@ def _schema_1(doc: dict) -> dict:
     return old
 
 
-def test_upgrade_keeps_the_measurements(bench: ModuleType, example: dict) -> None:
+def test_upgrade_keeps_the_measurements(example: dict) -> None:
     old = _schema_1(example)
     new = bench.upgrade_results(old)
-    assert new["schema"] == bench.SCHEMA
+    assert new["schema"] == render.SCHEMA
     assert [r["gbps_median"] for r in new["results"]] == [r["gbps_median"] for r in old["results"]]
     assert [r["ratio_to_best"] for r in new["results"]] == [r["ratio_to_best"] for r in example["results"]]
     assert new["helper_vs_raw"] == [{"memory": "pageable", **old["helper_vs_raw"]}]
@@ -414,50 +453,54 @@ def _rst_warnings(text: str) -> str:
     return stream.getvalue()
 
 
-def test_text_and_rst_come_from_the_same_sections(render: ModuleType, example: dict) -> None:
+def test_text_and_rst_come_from_the_same_sections(example: dict) -> None:
     text, rst = render.format_text(example), render.to_rst(example)
     tables = [s for s in render.sections(example) if s.header]
     keys = ["targets", "batch", "comparisons", "h2d", "d2h", "stream_wait", "wrap_cost"]
     assert [s.key for s in tables] == keys
     assert rst.count(".. list-table::") == len(tables)
     for section in tables:
-        assert render._cell(section.title) in rst
-        assert section.title.translate(render._ASCII) in text
+        assert render.rst_escape(section.title) in rst and section.title in text
         for row in section.rows:
-            assert row[0].translate(render._ASCII) in text
-    assert text.isascii()
+            assert row[0] in text
     for method in {r["method"] for r in example["results"]}:
-        assert method in text and render._cell(method) in rst
+        assert method in text and render.rst_escape(method) in rst
     assert text.count("PASS ") == len(TARGETS) and rst.count("**PASS**") == len(TARGETS)
     assert "SYNTHETIC" in text and "synthetic example" in rst
     assert "Best: 3 slots" in text and "96.6%" in text
 
 
-def test_text_shows_each_method_against_the_fastest(render: ModuleType, example: dict) -> None:
+def test_times_are_in_microseconds_everywhere(example: dict) -> None:
+    """µs, as the index writes it, in the report, the page and the targets."""
+    for text in (render.format_text(example), render.to_rst(example)):
+        assert " µs" in text and not re.findall(r"\d us\b", text)
+
+
+def test_text_shows_each_method_against_the_fastest(example: dict) -> None:
     text = render.format_text(example, keys=("h2d",))
     row = _row(example, "helpers pinned async", "h2d", 1 << 30)
     line = next(ln for ln in text.splitlines() if ln.startswith("helpers pinned async"))
     assert f"{row['gbps_median']:.2f} ({row['ratio_to_best']:.0%})" in line
 
 
-def test_rst_is_valid(render: ModuleType, example: dict) -> None:
+def test_rst_is_valid(example: dict) -> None:
     assert _rst_warnings(render.to_rst(example)) == ""
-    for keys in (render.SUMMARY_KEYS, render.DETAIL_KEYS):
+    for keys in render.PAGE_PARTS.values():
         assert _rst_warnings(render.to_rst(example, keys)) == ""
 
 
-def test_rst_of_a_partial_run(render: ModuleType, bench: ModuleType, example: dict) -> None:
+def test_rst_of_a_partial_run(example: dict) -> None:
     """A quick run without CuPy or CV-CUDA, with a skipped point and odd text."""
     doc = copy.deepcopy(example)
-    doc.update(synthetic=False, quick=True, batch=bench._batch_stub("no *cvcuda*_ here"))
+    doc.update(synthetic=False, quick=True, batch=bench_batch.block("no *cvcuda*_ here"))
     doc["results"] = [r for r in doc["results"] if not r["method"].startswith("CuPy") and r["bytes"] <= 16 * MiB]
     odd = "a_b_ *odd* `text` |x|"
-    doc["results"][0] = bench.skipped_row(doc["results"][0]["method"], "h2d", 4096, "wallclock", odd)
+    doc["results"][0] = bench_transfers.skipped_row(doc["results"][0]["method"], "h2d", 4096, "wallclock", odd)
     for m in doc["methods"]:
         if m["name"].startswith("CuPy"):
             m.update(available=False, note="cupy not usable: No module named 'cupy'")
-    bench.add_ratios(doc["results"])
-    doc["targets"] = bench.compute_targets(doc)
+    bench_transfers.add_ratios(doc["results"])
+    doc["targets"] = targets.compute_targets(doc)
     rst = render.to_rst(doc)
     assert "warning::" not in rst
     assert "Not measured: CuPy pinned" in rst
@@ -467,17 +510,17 @@ def test_rst_of_a_partial_run(render: ModuleType, bench: ModuleType, example: di
     render.render(doc)  # the figure copes too
 
 
-def test_load_refuses_an_old_or_foreign_file(render: ModuleType, example: dict, tmp_path: Path) -> None:
+def test_load_refuses_an_old_or_foreign_file(example: dict, tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     path.write_text(json.dumps({**example, "schema": 1}))
-    with pytest.raises(ValueError, match="--upgrade"):
+    with pytest.raises(ValueError, match=r"bench\.py --upgrade"):
         render.load(path)
     path.write_text(json.dumps({"results": []}))
     with pytest.raises(ValueError, match="not a transfer-benchmark results file"):
         render.load(path)
 
 
-def test_plot_fits_the_page(render: ModuleType, example: dict, tmp_path: Path) -> None:
+def test_plot_fits_the_page(example: dict, tmp_path: Path) -> None:
     from matplotlib.text import Text
 
     out = tmp_path / "sub" / "performance.png"
@@ -499,43 +542,39 @@ def test_plot_fits_the_page(render: ModuleType, example: dict, tmp_path: Path) -
         assert all(top > w for w in widths.values()), widths
 
 
-def test_plot_names_real_methods(render: ModuleType, bench: ModuleType) -> None:
-    names = {m.name for m in bench.METHODS}
+def test_the_plot_and_the_index_name_measured_methods() -> None:
+    names = {m.name for m in transfer_methods.METHODS}
     assert {m for m, *_ in render.PLOT_LINES} <= names
-    assert render.RECOMMENDED == bench.HELPERS_PINNED
-    interop_docs = _import("interop_docs")
+    assert render.RECOMMENDED in names
     assert set(interop_docs.APPROACH_METHODS.values()) <= names
 
 
-def test_write_docs_assets(render: ModuleType, tmp_path: Path) -> None:
+def test_write_docs_assets(tmp_path: Path) -> None:
     doc = render.write_docs_assets(tmp_path, EXAMPLE)
     assert doc["synthetic"] is True
-    summary = (tmp_path / "performance_summary.rst").read_text()
-    table = (tmp_path / "performance_table.rst").read_text()
-    assert "warning::" in summary and ":: Targets" in summary and "Overlapped batch" in summary
-    assert "host → device: GB/s" in table and "Overlapped batch" not in table
+    parts = {name: (tmp_path / name).read_text() for name in render.PAGE_PARTS}
+    assert "synthetic example" in parts["performance_run.rst"] and "Measured on" in parts["performance_run.rst"]
+    for name, text in parts.items():
+        assert "warning::" in text, name  # every part says the numbers are not real
+        assert _rst_warnings(text) == "", name
+    assert ":: Targets" in parts["performance_targets.rst"]
+    assert "Overlapped batch" in parts["performance_batch.rst"]
+    assert "another stream is busy" in parts["performance_interop.rst"]
+    table = parts["performance_table.rst"]
+    assert "host → device: GB/s" in table and "Wrap cost" in parts["performance_wrap.rst"]
+    assert "Overlapped batch" not in table and "Targets" not in table and "Wrap cost" not in table
     assert (tmp_path / "performance.png").stat().st_size > 10_000
+    assert (tmp_path / "batch_timeline.png").stat().st_size > 10_000
 
 
 # --------------------------------------------------------------------------- #
 # PyTorch and CuPy with CV-CUDA: the interop block                            #
 # --------------------------------------------------------------------------- #
-INTEROP_KEYS = {
-    "frame_shape", "operator", "timer", "reps", "busy", "stream_wait", "wrap_calls",
-    "wrap_us", "skipped", "stream_wait_skipped", "wrap_skipped",
-}  # fmt: skip
-
-
 @pytest.mark.parametrize("path", [EXAMPLE, RESULTS], ids=["example", "committed"])
-def test_interop_block_has_the_schema(path: Path, bench: ModuleType) -> None:
-    doc = json.loads(path.read_text())
-    if "interop" not in doc:  # recorded before the benchmark measured it
-        assert path == RESULTS
-        return
-    interop = doc["interop"]
-    assert set(interop) >= INTEROP_KEYS, f"missing {INTEROP_KEYS - set(interop)}"
-    assert set(bench._interop_stub(None)) == INTEROP_KEYS
-    ways = {way for way, _ in bench.INTEROP_WAYS}
+def test_interop_block_has_the_schema(path: Path) -> None:
+    interop = json.loads(path.read_text())["interop"]
+    assert set(interop) == set(bench_interop.block(None))
+    ways = {way for way, _ in bench_interop.INTEROP_WAYS}
     for row in interop["stream_wait"]:
         assert row["busy"] in interop["busy"] and row["way"] in ways
         assert row["us_min"] <= row["us_median"] <= row["us_max"]
@@ -544,99 +583,101 @@ def test_interop_block_has_the_schema(path: Path, bench: ModuleType) -> None:
         assert row["direction"] in ("into CV-CUDA", "from CV-CUDA", "both")
 
 
-def test_example_measures_the_interop_block(example: dict, bench: ModuleType) -> None:
+def test_example_measures_the_interop_block(example: dict) -> None:
     interop = example["interop"]
     assert interop["skipped"] is None
     assert set(interop["busy"]) == {"legacy", "nonblocking"}
-    assert len(interop["stream_wait"]) == len(interop["busy"]) * len(bench.INTEROP_WAYS)
+    assert len(interop["stream_wait"]) == len(interop["busy"]) * len(bench_interop.INTEROP_WAYS)
     libraries = {r["library"] for r in interop["wrap_us"]}
     assert libraries == {"CUDA Python", "cuda.core", "PyTorch", "CuPy"}
 
 
-def test_interop_rows(bench: ModuleType) -> None:
-    row = bench.stream_wait_row("legacy", "cai_v2", "v2", [3e-6, 1e-6, 2e-6], True)
+def test_interop_rows() -> None:
+    row = bench_interop.stream_wait_row("legacy", "cai_v2", "v2", [3e-6, 1e-6, 2e-6], True)
     assert (row["us_min"], row["us_median"], row["us_max"]) == (1.0, 2.0, 3.0)
     assert row["calls"] == 3 and row["verified"] is True
-    wrap = bench.wrap_row("PyTorch", "into CV-CUDA", "x", [4e-6, 5e-6, 9e-6], True)
+    wrap = bench_interop.wrap_row("PyTorch", "into CV-CUDA", "x", [4e-6, 5e-6, 9e-6], True)
     assert wrap["us_median"] == 5.0 and wrap["zero_copy"] is True
-    gone = bench.wrap_row("cuda.core", "both", "y", None, skipped="TypeError: no")
+    gone = bench_interop.wrap_row("cuda.core", "both", "y", None, skipped="TypeError: no")
     assert gone["us_median"] is None and gone["skipped"] == "TypeError: no"
 
 
-def test_cai_v3_wrapper_names_the_stream(bench: ModuleType) -> None:
-    v2 = {"shape": (2, 3), "typestr": "|u1", "data": (4096, False), "strides": None, "version": 2}
+class _FakeTensor:
+    """A torch tensor's two interfaces, as far as the wrappers read them."""
 
-    class FakeTensor:
-        def __init__(self) -> None:
-            self.__cuda_array_interface__ = dict(v2)
+    def __init__(self) -> None:
+        self.__cuda_array_interface__ = {
+            "shape": (2, 3), "typestr": "|u1", "data": (4096, False), "strides": None, "version": 2,
+        }  # fmt: skip
+        self.asked: list[dict] = []
 
-    tensor = FakeTensor()
-    v3 = bench._CaiV3(tensor, 0x1234)
+    def __dlpack__(self, **kwargs: object) -> str:
+        self.asked.append(kwargs)
+        return "capsule"
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (2, 0)
+
+
+def test_cai_v3_wrapper_names_the_stream() -> None:
+    tensor = _FakeTensor()
+    v2 = dict(tensor.__cuda_array_interface__)
+    v3 = CaiV3(tensor, 0x1234)
     assert v3.__cuda_array_interface__ == {**v2, "version": 3, "stream": 0x1234}
-    assert v3.tensor is tensor  # keeps the tensor alive
-    assert bench._CaiV3(FakeTensor(), 0).__cuda_array_interface__["stream"] == 1
+    assert v3.inner is tensor  # keeps the tensor alive
+    assert CaiV3(_FakeTensor(), 0).__cuda_array_interface__["stream"] == 1  # 0 is ambiguous in v3
+    assert CaiV3(_FakeTensor(), None).__cuda_array_interface__["stream"] is None  # "no wait"
     assert tensor.__cuda_array_interface__ == v2  # not modified
 
 
-def test_interop_sections_render(render: ModuleType, example: dict) -> None:
-    text = render.format_text(example, keys=render.INTEROP_KEYS)
-    rst = render.to_rst(example, render.INTEROP_KEYS)
-    assert text.isascii()
+def test_dlpack_only_offers_dlpack_and_nothing_else() -> None:
+    tensor = _FakeTensor()
+    only = DLPackOnly(tensor)
+    assert not hasattr(only, "__cuda_array_interface__")
+    assert only.__dlpack__(stream=1, max_version=(1, 0)) == "capsule"
+    assert tensor.asked == [{"stream": 1, "max_version": (1, 0)}]  # passed on as asked
+    assert only.__dlpack_device__() == (2, 0)
+
+
+def test_interop_sections_render(example: dict) -> None:
+    text = render.format_text(example, keys=INTEROP)
+    rst = render.to_rst(example, INTEROP)
     legacy = example["interop"]["stream_wait"]
     v2, v3 = (
         next(r["us_median"] for r in legacy if r["busy"] == "legacy" and r["way"] == w) for w in ("cai_v2", "cai_v3")
     )
-    assert f"CAI v2 took {v2 / v3:.1f}x as long as v3" in text
+    assert f"CAI v2 took {v2 / v3:.1f}× as long as v3" in text
     line = next(ln for ln in text.splitlines() if ln.startswith("CAI v3 naming"))
-    assert f"{v3:.2f} us" in line and line.endswith("verified")
+    assert f"{v3:.2f} µs" in line and line.endswith("verified")
     for row in example["interop"]["wrap_us"]:
         assert row["call"] in text
     assert rst.count(".. list-table::") == 2
     assert _rst_warnings(rst) == ""
 
 
-def test_interop_sections_say_what_was_not_measured(render: ModuleType, bench: ModuleType, example: dict) -> None:
+def test_interop_sections_say_what_was_not_measured(example: dict) -> None:
     old = {k: v for k, v in example.items() if k != "interop"}
-    rst = render.to_rst(old, render.INTEROP_KEYS)
+    rst = render.to_rst(old, INTEROP)
     assert "list-table" not in rst and "Not measured in this results file" in rst
     assert _rst_warnings(rst) == ""
-    skipped = {**example, "interop": bench._interop_stub("torch not usable: No module named 'torch'")}
-    rst = render.to_rst(skipped, render.INTEROP_KEYS)
+    skipped = {**example, "interop": bench_interop.block("torch not usable: No module named 'torch'")}
+    rst = render.to_rst(skipped, INTEROP)
     assert "list-table" not in rst and "Not measured: torch not usable" in rst
     assert _rst_warnings(rst) == ""
     wrong = copy.deepcopy(example)
     wrong["interop"]["stream_wait"][0]["verified"] = False
     wrong["interop"]["wrap_us"][0]["zero_copy"] = False
-    text = render.format_text(wrong, keys=render.INTEROP_KEYS)
+    text = render.format_text(wrong, keys=INTEROP)
     assert "MISMATCH" in text and "COPIED" in text
-
-
-def test_write_docs_assets_writes_the_interop_part(render: ModuleType, tmp_path: Path) -> None:
-    render.write_docs_assets(tmp_path, EXAMPLE)
-    interop = (tmp_path / "performance_interop.rst").read_text()
-    assert "warning::" in interop and "Synthetic" in interop
-    assert "another stream is busy" in interop and "Wrap cost" in interop
-    assert "another stream is busy" not in (tmp_path / "performance_table.rst").read_text()
-    assert _rst_warnings(interop) == ""
 
 
 # --------------------------------------------------------------------------- #
 # The script                                                                  #
 # --------------------------------------------------------------------------- #
-def test_bench_is_a_script_beside_its_renderer() -> None:
-    source = BENCH.read_text()
-    assert "sys.path" not in source.split('"""', 2)[2]  # no edits, only imports
-    assert "from render_results import" in source
-    assert not (ROOT / "tests" / "benchmarks" / "bench_transfers.py").exists()  # not a test
-    noxfile = (ROOT / "noxfile.py").read_text()
-    assert '"performance" / "bench_transfers.py"' in noxfile
-    assert noxfile.count("env=_samples_on_path()") >= 2  # bench and gpu sessions
-
-
-def _run_bench(env: dict, tmp_path: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+def _run_bench(env: dict, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--out", str(out)],
+        [sys.executable, str(BENCH), *args, "--quick", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     text = proc.stdout + proc.stderr
@@ -645,51 +686,36 @@ def _run_bench(env: dict, tmp_path: Path) -> tuple[subprocess.CompletedProcess, 
     return proc, [line for line in text.splitlines() if line.strip()]
 
 
-def test_bench_without_a_gpu_exits_3_with_one_line(preflight: ModuleType, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parts", [(), ("decode",)], ids=["all", "one-part"])
+def test_bench_without_a_gpu_exits_3_with_one_line(tmp_path: Path, parts: tuple[str, ...]) -> None:
     why = preflight.gpu_unavailable_reason()
     env = {**os.environ, "PYTHONPATH": str(SAMPLES_DIR)}
     if why is None:  # a usable GPU here: hide it, so the no-GPU path is what runs
         env["CUDA_VISIBLE_DEVICES"] = ""
-    proc, lines = _run_bench(env, tmp_path)
-    assert proc.returncode == preflight.EXIT_GPU_UNAVAILABLE == 3, lines
+    proc, lines = _run_bench(env, tmp_path, *parts)
+    assert proc.returncode == preflight.EXIT_GPU_UNAVAILABLE == bench.EXIT_NO_PREFLIGHT, lines
     assert len(lines) == 1, lines
-    assert lines[0].startswith("bench_transfers.py: cannot run:")
+    assert lines[0].startswith("bench.py: cannot run:")
     if why is not None:
         assert lines[0].endswith(why)
 
 
-def test_bench_without_pythonpath_says_so(preflight: ModuleType, tmp_path: Path) -> None:
+def test_bench_without_pythonpath_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc, lines = _run_bench(env, tmp_path)
     assert proc.returncode == preflight.EXIT_GPU_UNAVAILABLE, lines
     assert len(lines) == 1 and "PYTHONPATH" in lines[0], lines
 
 
-# --------------------------------------------------------------------------- #
-# The page                                                                    #
-# --------------------------------------------------------------------------- #
-def test_performance_page_builds(built_site: Path) -> None:
-    html = (built_site / "performance.html").read_text()
-    assert '<img alt="Four methods' in html and "performance.png" in html
-    assert html.index("performance.png") < html.index("Targets")
-    assert "Overlapped batch" in html and "Full figures" in html
-    for verdict in ("PASS", "FAIL", "N/A"):
-        html = html.replace(f"<strong>{verdict}</strong>", "<strong>verdict</strong>")
-    assert html.count("<strong>verdict</strong>") == len(TARGETS)
-    assert "docs/performance/bench_transfers.py" in html
-    assert 'id="performance-interop"' in html or "pytorch-cupy-and-cv-cuda" in html
-    assert "another stream is busy" in html or "Not measured in this results file" in html
+def test_bench_names_its_parts_when_one_is_unknown(tmp_path: Path) -> None:
+    proc, lines = _run_bench({**os.environ, "PYTHONPATH": str(SAMPLES_DIR)}, tmp_path, "transfer")
+    assert proc.returncode == 2
+    assert lines[-1].endswith("no part transfer: the parts are transfers, batch, interop, decode")
 
 
 # --------------------------------------------------------------------------- #
 # JPEG decode to a CV-CUDA tensor: the decode block                           #
 # --------------------------------------------------------------------------- #
-DECODE_KEYS = {
-    "image", "shape", "jpeg_bytes", "batch", "timer", "reps", "warmup", "import_ms",
-    "init_ms", "nvimgcodec", "pillow", "paths", "skipped",
-}  # fmt: skip
-
-
 def _decode_path(kind: str, path: str, ms: float, count: int = 1, verified: bool | None = True) -> dict:
     return {
         "kind": kind,
@@ -705,9 +731,9 @@ def _decode_path(kind: str, path: str, ms: float, count: int = 1, verified: bool
 
 
 @pytest.fixture
-def decoded(bench: ModuleType, example: dict) -> dict:
+def decoded(example: dict) -> dict:
     """The example with a synthetic decode block: two GPU and two host paths."""
-    block = bench._decode_stub(None)
+    block = bench_decode.block(None)
     block.update(
         shape=[600, 512, 3], jpeg_bytes=61306, reps=50, import_ms=180.0, init_ms=1012.4,
         nvimgcodec="0.9.0", pillow="11.3.0",
@@ -721,16 +747,15 @@ def decoded(bench: ModuleType, example: dict) -> dict:
     return {**copy.deepcopy(example), "synthetic": False, "decode": block}
 
 
-def test_decode_stub_is_the_documented_schema(bench: ModuleType) -> None:
-    assert set(bench._decode_stub(None)) == DECODE_KEYS
-    for key in DECODE_KEYS:
-        assert f"``{key}``" in bench.__doc__, f"decode block key {key} is not documented"
-    assert bench.DECODE_REPS_QUICK >= 10 and bench.DECODE_BATCH > 1
+def test_decode_block_is_the_documented_schema() -> None:
+    for key in bench_decode.block(None):
+        assert f"``{key}``" in bench_decode.__doc__, f"decode block key {key} is not documented"
+    assert bench_decode.DECODE_REPS_QUICK >= 10 and bench_decode.DECODE_BATCH > 1
 
 
-def test_decode_section_in_text_and_rst(render: ModuleType, decoded: dict) -> None:
-    text = render.format_text(decoded, keys=render.DECODE_KEYS)
-    rst = render.to_rst(decoded, render.DECODE_KEYS)
+def test_decode_section_in_text_and_rst(decoded: dict) -> None:
+    text = render.format_text(decoded, keys=("decode",))
+    rst = render.to_rst(decoded, ("decode",))
     (section,) = [s for s in render.sections(decoded) if s.key == "decode"]
     assert section.header == ("Path", "ms per image", "images/s", "Speed-up", "Output")
     rows = {row[0]: row for row in section.rows}
@@ -738,43 +763,42 @@ def test_decode_section_in_text_and_rst(render: ModuleType, decoded: dict) -> No
     assert single[1:] == ("0.320", "3,125", "8.0×", "verified")  # 2.56 / 0.32
     assert rows["nvImageCodec batch decode of 8 → CV-CUDA tensors"][3] == "16.0×"
     assert rows["Pillow decode + pageable copy → CV-CUDA tensor"][3] == "1.0×"
-    assert "One-time set-up: 1,012 ms" in text and "600x512x3 photo" in text
-    assert "nvImageCodec 0.9.0, Pillow 11.3.0." in text and text.isascii()
-    assert rst.count(".. list-table::") == 1 and render._cell(section.title) in rst
+    assert "One-time set-up: 1,012 ms" in text and "600×512×3 photo" in text
+    assert "nvImageCodec 0.9.0, Pillow 11.3.0." in text
+    assert rst.count(".. list-table::") == 1 and render.rst_escape(section.title) in rst
     assert _rst_warnings(rst) == ""
 
 
-def test_decode_section_of_an_old_a_skipped_and_a_wrong_run(
-    render: ModuleType, bench: ModuleType, decoded: dict, example: dict
-) -> None:
+def test_decode_section_of_an_old_a_skipped_and_a_wrong_run(decoded: dict, example: dict) -> None:
     old = {k: v for k, v in example.items() if k != "decode"}
-    rst = render.to_rst(old, render.DECODE_KEYS)
+    rst = render.to_rst(old, ("decode",))
     assert "Not measured in this results file" in rst and "list-table" not in rst
     assert _rst_warnings(rst) == ""
-    skipped = {**example, "decode": bench._decode_stub("nvImageCodec not usable: No module named 'nvidia'")}
-    rst = render.to_rst(skipped, render.DECODE_KEYS)
+    skipped = {**example, "decode": bench_decode.block("nvImageCodec not usable: No module named 'nvidia'")}
+    rst = render.to_rst(skipped, ("decode",))
     assert "Not measured: nvImageCodec not usable" in rst and _rst_warnings(rst) == ""
     partial = copy.deepcopy(decoded)
     partial["decode"]["paths"][0]["verified"] = False
     for p in partial["decode"]["paths"][2:]:
         p.update(ms_per_image=None, skipped="Pillow not usable: *odd*_ text")
-    text = render.format_text(partial, keys=render.DECODE_KEYS)
+    text = render.format_text(partial, keys=("decode",))
     assert "MISMATCH" in text and "Pillow not usable" in text
-    assert "Speed-up" in text and "—" not in text  # no host path: dashes, in ASCII
-    assert _rst_warnings(render.to_rst(partial, render.DECODE_KEYS)) == ""
+    assert "Speed-up" in text and "—" in text  # no host path to compare with
+    assert _rst_warnings(render.to_rst(partial, ("decode",))) == ""
 
 
-def test_write_docs_assets_writes_the_decode_part(render: ModuleType, decoded: dict, tmp_path: Path) -> None:
+def test_write_docs_assets_writes_the_decode_part(decoded: dict, tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     results.write_text(json.dumps(decoded))
     render.write_docs_assets(tmp_path, results)
     part = (tmp_path / "performance_decode.rst").read_text()
     assert "JPEG decode to a CV-CUDA tensor" in part and "8.0×" in part
-    assert "JPEG decode" not in (tmp_path / "performance_summary.rst").read_text()
+    assert "warning::" not in part  # measured
+    for name in set(render.PAGE_PARTS) - {"performance_decode.rst"}:
+        assert "JPEG decode" not in (tmp_path / name).read_text(), name
 
 
 def test_index_wrap_costs_come_from_the_results(example: dict) -> None:
-    interop_docs = _import("interop_docs")
     example["interop"]["wrap_us"] = [
         {"library": "PyTorch", "direction": "into CV-CUDA", "us_median": 7.72},
         {"library": "PyTorch", "direction": "into CV-CUDA", "us_median": 6.18},
@@ -787,3 +811,21 @@ def test_index_wrap_costs_come_from_the_results(example: dict) -> None:
     index = (ROOT / "docs" / "index.rst").read_text()
     for name in interop_docs.WRAP_LIBRARIES:
         assert f"|{name}|" in index
+
+
+# --------------------------------------------------------------------------- #
+# The page                                                                    #
+# --------------------------------------------------------------------------- #
+def test_performance_page_puts_the_answer_first_and_the_targets_last(built_site: Path) -> None:
+    html = (built_site / "performance.html").read_text()
+    assert '<img alt="Four methods' in html
+    order = ["performance.png", 'id="what-is-measured-and-why"', "batch_timeline.png", 'id="performance-interop"']
+    order += ['id="performance-decode"', 'id="performance-figures"', 'id="performance-benchmark"']
+    order += ['<span class="caption-text">Targets']  # the table
+    at = [html.find(marker) for marker in order]
+    assert -1 not in at and at == sorted(at), dict(zip(order, at, strict=True))
+    for verdict in ("PASS", "FAIL", "N/A"):
+        html = html.replace(f"<strong>{verdict}</strong>", "<strong>verdict</strong>")
+    assert html.count("<strong>verdict</strong>") == len(TARGETS)
+    assert "docs/performance/bench.py" in html
+    assert " µs" in html and not re.findall(r"\d us\b", html)

@@ -4,19 +4,20 @@ sample cannot run here, whatever is missing, and nothing when it can."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cuda.bindings import runtime as cudart
 from cuda_fakes import FakeCuda
+from sample_runs import run_sample
 
 from preflight import EXIT_GPU_UNAVAILABLE, SAMPLES, gpu_unavailable_reason, require_gpu
 
 Err = cudart.cudaError_t
 SUCCESS = Err.cudaSuccess
 REAL_DEVICE_COUNT = cudart.cudaGetDeviceCount()
+REAL_ERROR_NAME = cudart.cudaGetErrorName  # before any test fakes it
 NO_DRIVER_HERE = REAL_DEVICE_COUNT[0] == Err.cudaErrorInsufficientDriver
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
@@ -54,7 +55,7 @@ def test_gpu_unavailable_reason_on_this_machine_names_the_driver() -> None:
 def test_gpu_unavailable_reason_branches(cuda: FakeCuda, count: tuple, modules: tuple, expected: str | None) -> None:
     cuda.allow("cudaGetDeviceCount", lambda: count)
     cuda.allow("cudaDriverGetVersion", lambda: (SUCCESS, 0))  # no driver at all
-    cuda.allow_error_text()
+    cuda.allow("cudaGetErrorName", REAL_ERROR_NAME)  # the line names the error
     why = gpu_unavailable_reason(*modules)
     if expected is None:
         assert why is None
@@ -135,15 +136,7 @@ def test_a_sample_without_a_package_names_what_to_install(module: str, sample: s
         path = tmp_path / "shadow" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "shadow")}
-    proc = subprocess.run(
-        [sys.executable, str(SAMPLES_DIR / sample)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_sample(SAMPLES_DIR / sample, cwd=tmp_path, PYTHONPATH=str(tmp_path / "shadow"))
     assert proc.returncode == EXIT_GPU_UNAVAILABLE, proc.stdout + proc.stderr
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr

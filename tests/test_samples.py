@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,11 @@ from preflight import EXIT_GPU_UNAVAILABLE
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 SAMPLES = [SAMPLES_DIR / name for name in preflight.SAMPLES]
-MODULES = {"cuda_python_common.py", "preflight.py", "sample_images.py"}  # imported by the samples
 
 
 def test_the_sample_list_is_every_sample_in_the_folder() -> None:
-    on_disk = {p.name for p in SAMPLES_DIR.glob("*.py")} - MODULES
+    assert all((SAMPLES_DIR / module).is_file() for module in preflight.SAMPLE_MODULES)
+    on_disk = {p.name for p in SAMPLES_DIR.glob("*.py")} - set(preflight.SAMPLE_MODULES)
     assert set(preflight.SAMPLES) == on_disk
     assert len(preflight.SAMPLES) == len(on_disk)  # no sample listed twice
     assert preflight.SAMPLES[:3] == tuple(f"cuda_python_interop_{i}.py" for i in (1, 2, 3))
@@ -59,3 +60,25 @@ def test_samples_read_like_a_story() -> None:
         assert text.index("require_gpu(") < text.index("# docs_tag: begin_imports"), path.name
         assert "from preflight import require_gpu" in text, path.name
         assert "sys.exit" not in text, f"{path.name}: samples must not call sys.exit (the gallery execs them)"
+
+
+def test_a_sample_run_in_this_process_is_run_as_a_script(tmp_path: Path) -> None:
+    """In process, as in its own: ``python <path>`` from ``cwd``, its exit status,
+    output and (when it finishes) the names it defined; nothing of it left behind."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, sys\n"
+        "print(os.path.basename(sys.argv[0]), __name__, os.getcwd(), os.environ['SAMPLE_RUNS_TEST'])\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "answer = 42\n"
+        "if os.environ['SAMPLE_RUNS_TEST'] == 'exit': raise SystemExit(3)\n"
+    )
+    run = run_sample(script, cwd=tmp_path.parent, in_process=True, SAMPLE_RUNS_TEST="names")
+    assert (run.returncode, run.stderr) == (0, "to stderr\n")
+    assert run.stdout == f"script.py __main__ {tmp_path.parent} names\n"
+    assert run.names["answer"] == 42
+    exited = run_sample(script, in_process=True, SAMPLE_RUNS_TEST="exit")
+    assert (exited.returncode, exited.names) == (3, {})
+    assert "SAMPLE_RUNS_TEST" not in os.environ and Path.cwd() != tmp_path.parent
+    in_its_own = run_sample(script, cwd=tmp_path.parent, SAMPLE_RUNS_TEST="names")
+    assert (in_its_own.returncode, in_its_own.stdout, in_its_own.stderr) == (0, run.stdout, run.stderr)

@@ -10,16 +10,16 @@ The one place the results are rendered, for the console and for the docs:
 * :func:`render` draws the main methods' rates as a share of the fastest
   method at each size, host -> device and device -> host side by side, sized
   for the page width, with the recommended path highlighted.
-* :func:`write_docs_assets` writes the figure and the reST for the docs build.
+* :func:`write_docs_assets` writes the figures and the reST for the docs build,
+  one include per part of the page (:data:`PAGE_PARTS`).
 
-The optional ``interop`` block of a results file (CV-CUDA on a torch tensor
-while another stream is busy, and the wrap cost of each library's objects)
-renders as the sections in :data:`INTEROP_KEYS`; a file recorded before the
-benchmark measured it says so instead.
+A block a results file lacks, because it was recorded before the benchmark
+measured it, renders as a note saying so.
 
-Everything here only reads JSON, so it runs without a GPU. ``bench_transfers.py``
-beside this file writes the JSON (``nox -s bench``); ``results.example.json``
-is a synthetic example of the schema.
+Everything here only reads JSON, so it runs without a GPU. ``bench.py`` beside
+this file writes the JSON (``nox -s bench``); ``results.example.json`` is a
+synthetic example of the schema. The transfer methods' names are defined here,
+once, for the benchmark, the plot and the docs' comparison table.
 """
 
 from __future__ import annotations
@@ -30,35 +30,50 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-#: The results schema this module reads and ``bench_transfers.py`` writes.
+#: The results schema this module reads and ``bench.py`` writes.
 SCHEMA = 2
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 EXAMPLE = HERE / "results.example.json"
 
 DIRECTIONS = {"h2d": "host → device", "d2h": "device → host"}
+
+#: The transfer methods, as results.json names them.
+RAW_PAGEABLE = "raw cudaMemcpy (pageable)"
+HELPERS_PAGEABLE = "helpers (pageable)"
+HELPERS_PINNED = "helpers pinned async"
+RAW_PINNED = "raw cudaMemcpyAsync (pinned)"
+REGISTERED = "cudaHostRegister-ed numpy"
+CUPY_PAGEABLE = "CuPy asarray/asnumpy"
+CUPY_PINNED = "CuPy pinned"
+TORCH_PAGEABLE = "PyTorch pageable"
+TORCH_PINNED = "PyTorch pinned non_blocking"
+CORE_PINNED = "cuda.core Buffer.copy_from (pinned)"
 #: The path the samples recommend for streaming: highlighted in the plot.
-RECOMMENDED = "helpers pinned async"
+RECOMMENDED = HELPERS_PINNED
 #: The plot's lines: (method, colour, line style, line width); drawn in this
 #: order, so the recommended path comes last and lies on top.
 PLOT_LINES = (
-    ("raw cudaMemcpy (pageable)", "#e8a766", (0, (4, 2)), 2.0),
-    ("helpers (pageable)", "#b35900", "-", 2.0),
-    ("raw cudaMemcpyAsync (pinned)", "#8fb3e0", (0, (4, 2)), 2.0),
+    (RAW_PAGEABLE, "#e8a766", (0, (4, 2)), 2.0),
+    (HELPERS_PAGEABLE, "#b35900", "-", 2.0),
+    (RAW_PINNED, "#8fb3e0", (0, (4, 2)), 2.0),
     (RECOMMENDED, "#0a4c99", "-", 3.4),
 )
 #: The figure is drawn for a page column about 800 px wide: 8 inches at the
 #: browser's 100 px per inch, so a 10 pt label shows at about 14 px.
 PLOT_SIZE_IN = (8.0, 4.9)
 PLOT_DPI = 200  # sharp on high-density screens
-#: The sections the page shows under the figure; the rest go to the full table.
-SUMMARY_KEYS = ("run", "targets", "batch")
-DETAIL_KEYS = ("comparisons", "h2d", "d2h", "notes")
-#: The sections of the page's PyTorch/CuPy part (performance_interop.rst).
-INTEROP_KEYS = ("stream_wait", "wrap_cost")
-#: The section of the page's JPEG decode part (performance_decode.rst).
-DECODE_KEYS = ("decode",)
-_ASCII = str.maketrans({"→": "->", "∥": "||", "×": "x", "—": "-", "≥": ">=", "µ": "u"})
+#: The Performance page's includes, in page order: file -> the sections it holds.
+#: The findings come first; the full figures, then the targets, at the end.
+PAGE_PARTS = {
+    "performance_run.rst": ("run",),
+    "performance_batch.rst": ("batch",),
+    "performance_interop.rst": ("stream_wait",),
+    "performance_decode.rst": ("decode",),
+    "performance_table.rst": ("comparisons", "h2d", "d2h", "notes"),
+    "performance_wrap.rst": ("wrap_cost",),
+    "performance_targets.rst": ("targets",),
+}
 
 
 class Section(NamedTuple):
@@ -101,7 +116,7 @@ def _gbps(x: float | None) -> str:
 
 
 def _us(x: float | None, sign: str = "") -> str:
-    return "n/a" if x is None else f"{x:{sign}.2f} us"
+    return "n/a" if x is None else f"{x:{sign}.2f} µs"
 
 
 # --------------------------------------------------------------------------- #
@@ -119,7 +134,7 @@ def load(results_path: Path) -> dict[str, Any]:
     if doc.get("schema", 1) != SCHEMA:
         raise ValueError(
             f"{results_path}: results schema {doc.get('schema', 1)}, this renderer "
-            f"reads schema {SCHEMA}: run bench_transfers.py --upgrade {results_path}"
+            f"reads schema {SCHEMA}: run bench.py --upgrade {results_path}"
         )
     return doc
 
@@ -180,6 +195,9 @@ def _run_section(doc: dict[str, Any]) -> Section:
     )
     if doc.get("quick"):
         line += ", quick run"
+    days = doc.get("measured") or {}  # a part re-run alone has its own date
+    if len(set(days.values())) > 1:
+        line += " (" + ", ".join(f"{part} {day}" for part, day in days.items()) + ")"
     return Section("run", notes=(line + ".",))
 
 
@@ -324,7 +342,9 @@ def _rates_section(doc: dict[str, Any], direction: str) -> Section:
         "timed copies (in brackets: share of the fastest method at that size)"
     )
     header = ("Method", "Timer", *(format_bytes(n) for n in sizes))
-    return Section(direction, title, header, tuple(table))
+    return Section(
+        direction, title if table else "", header if table else (), tuple(table)
+    )
 
 
 def _notes_section(doc: dict[str, Any]) -> Section:
@@ -538,7 +558,7 @@ def _text_table(
 
 
 def format_text(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
-    """The console report: the same sections as the page, as plain ASCII text."""
+    """The console report: the same sections as the page, as plain text."""
     lines: list[str] = []
     if doc.get("synthetic"):
         lines.append("SYNTHETIC EXAMPLE DATA: NOT A MEASUREMENT")
@@ -548,13 +568,13 @@ def format_text(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
         if s.header:
             lines += _text_table(s.header, s.rows)
         lines += [f"  {n}" if s.title else n for n in s.notes]
-    return "\n".join(lines).translate(_ASCII).strip("\n")
+    return "\n".join(lines).strip("\n")
 
 
 # --------------------------------------------------------------------------- #
 # reST                                                                        #
 # --------------------------------------------------------------------------- #
-def _cell(text: str) -> str:
+def rst_escape(text: str) -> str:
     """Escape what would start inline markup: backslash, ``*``, backquote, ``|``
     and a word-final ``_`` (a reference); ``non_blocking`` stays plain text."""
     for ch in ("\\", "*", "`", "|"):
@@ -578,20 +598,20 @@ def to_rst(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
         ]
     for s in picked:
         if s.header:
-            out += [f".. list-table:: {_cell(s.title)}", "   :header-rows: 1", ""]
+            out += [f".. list-table:: {rst_escape(s.title)}", "   :header-rows: 1", ""]
             for cells in (s.header, *s.rows):
                 for i, c in enumerate(cells):
-                    text = _cell(c)
+                    text = rst_escape(c)
                     if s.key == "targets" and cells is not s.header and i == 0:
                         text = f"**{text}**"
                     out.append(f"   {'*' if i == 0 else ' '} - {text}")
             out.append("")
         elif s.title and s.notes:
-            out += [f".. rubric:: {_cell(s.title)}", ""]
+            out += [f".. rubric:: {rst_escape(s.title)}", ""]
         if s.key == "run":
-            out += [_cell(n) for n in s.notes] + [""]
+            out += [rst_escape(n) for n in s.notes] + [""]
         elif s.notes:
-            out += [f"- {_cell(n)}" for n in s.notes] + [""]
+            out += [f"- {rst_escape(n)}" for n in s.notes] + [""]
     return "\n".join(out)
 
 
@@ -755,28 +775,21 @@ def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
 # The docs build                                                              #
 # --------------------------------------------------------------------------- #
 def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, Any]:
-    """Write ``performance.png``, ``batch_timeline.png`` (one run of the batch),
-    ``performance_summary.rst`` (run, targets, batch), ``performance_table.rst``
-    (the full figures) and
-    ``performance_interop.rst`` (PyTorch and CuPy with CV-CUDA) and
-    ``performance_decode.rst`` (JPEG decode, GPU against host) into ``out_dir``.
+    """Write ``performance.png``, ``batch_timeline.png`` (one run of the batch)
+    and one reST include per entry of :data:`PAGE_PARTS` into ``out_dir``.
 
     Uses ``results`` if given, else ``results.json`` beside this file, else the
-    synthetic ``results.example.json`` (whose pages then carry a warning).
+    synthetic ``results.example.json``, whose every include then says so.
     """
     path = results or (RESULTS if RESULTS.exists() else EXAMPLE)
     doc = load(path)
     out_dir = Path(out_dir)
     render(doc, out_dir / "performance.png")
     render_timeline(doc, out_dir / "batch_timeline.png")
-    (out_dir / "performance_summary.rst").write_text(to_rst(doc, SUMMARY_KEYS))
-    (out_dir / "performance_table.rst").write_text(to_rst(doc, DETAIL_KEYS))
-    # The summary carries its own warning (to_rst, with the "run" section); these
-    # two are included further down the page, so each says it again.
     synthetic = ".. warning::\n\n   Synthetic example numbers, not a measurement.\n\n"
-    for name, keys in (("interop", INTEROP_KEYS), ("decode", DECODE_KEYS)):
+    for name, keys in PAGE_PARTS.items():
         text = to_rst(doc, keys)
-        if doc.get("synthetic"):
+        if doc.get("synthetic") and "run" not in keys:  # the run says it in full
             text = synthetic + text
-        (out_dir / f"performance_{name}.rst").write_text(text)
+        (out_dir / name).write_text(text)
     return doc
