@@ -14,7 +14,13 @@ import importlib
 import os
 import sys
 
-__all__ = ["EXIT_GPU_UNAVAILABLE", "SAMPLES", "gpu_unavailable_reason", "require_gpu"]
+__all__ = [
+    "EXIT_GPU_UNAVAILABLE",
+    "SAMPLES",
+    "SAMPLE_MODULES",
+    "gpu_unavailable_reason",
+    "require_gpu",
+]
 
 #: Exit status of a sample that could not run because no GPU, driver or
 #: package it needs is usable (distinct from 1, which means the sample failed).
@@ -32,7 +38,12 @@ SAMPLES = (
     "pytorch_interop.py",
     "cupy_interop.py",
     "nvimagecodec_interop.py",
+    "jpeg_batch_pipeline.py",
 )
+
+#: The modules the samples import from their folder: a sample downloaded alone
+#: needs them beside it, and each sample's zip download holds them.
+SAMPLE_MODULES = ("cuda_python_common.py", "preflight.py", "sample_images.py")
 
 _INSTALL = 'pip install -e ".[cu13]" (CUDA 13 driver) or ".[cu12]" (CUDA 12 driver)'
 #: What each importable name ships in, for the "install ..." line.
