@@ -47,6 +47,10 @@ extensions = [
 ]
 
 EXECUTE_GALLERY = _gallery_should_execute()
+#: GALLERY_EXECUTE=1 (``nox -s gpu``): run every sample, even one whose page
+#: sphinx-gallery already holds for the same source (from an earlier run, or put
+#: back from the recording), so that what gets recorded is this run's.
+EXECUTE_EVERY_SAMPLE = os.environ.get("GALLERY_EXECUTE", "").strip().lower() in {"1", "true", "yes"}
 
 sphinx_gallery_conf = {
     "examples_dirs": [str(SAMPLES)],
@@ -55,16 +59,22 @@ sphinx_gallery_conf = {
     # the modules the samples import: documented on the API page, not samples
     "ignore_pattern": r"(cuda_python_common|preflight|sample_images)\.py$",
     "plot_gallery": "True" if EXECUTE_GALLERY else "False",
+    "run_stale_examples": EXECUTE_EVERY_SAMPLE,
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "capture_repr": (),
     "remove_config_comments": True,
     "download_all_examples": False,  # each sample's own zip runs (interop_docs adds the modules)
     "within_subsection_order": "interop_docs.SampleOrder",
+    # The index shows the cards with sphinx-gallery's minigallery, in the same order;
+    # minigallery reads sphinx-gallery's backreferences file, written to a build folder.
+    "minigallery_sort_order": "interop_docs.sample_rank",
+    "backreferences_dir": "_generated/backreferences",
     "first_notebook_cell": (
         "# Needs an NVIDIA GPU. With a CUDA 13 driver:\n"
-        "#   pip install 'cuda-python>=13,<14' cvcuda-cu13 'cuda-core>=1.2' numpy matplotlib\n"
-        "# With a CUDA 12 driver: 'cuda-python>=12.9.1,<13' cvcuda-cu12 'cuda-core>=1.2' numpy matplotlib\n"
+        "# pip install 'numpy>=1.24' 'cuda-python>=13,<14' 'cvcuda-cu13>=0.19' 'cuda-core>=1.2' 'matplotlib>=3.7'\n"
+        "# With a CUDA 12 driver:\n"
+        "# pip install 'numpy>=1.24' 'cuda-python>=12.9.1,<13' 'cvcuda-cu12>=0.19' 'cuda-core>=1.2' 'matplotlib>=3.7'\n"
         "# The sample's zip download holds this notebook and the modules it imports\n"
         "# (cuda_python_common.py, preflight.py, sample_images.py): keep them together."
     ),
@@ -118,6 +128,9 @@ html_theme_options = {
         for page in ("index", "installation", "performance", "troubleshooting", "api", "samples/**")
     },
     "footer_start": ["copyright"],
+    # The top navigation at 1400 px: Installation, Sample gallery, CUDA Python,
+    # Performance, Troubleshooting (index.rst's toctree order); the guides under "More".
+    "header_links_before_dropdown": 5,
 }
 html_show_sourcelink = True
 # Pages without sub-pages get no (empty) left sidebar; the gallery keeps its list of samples.

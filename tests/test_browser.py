@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The built site in headless Chromium: code, copy buttons, downloads, links, console.
+"""The built site in headless Chromium: pictures, code, copy buttons, downloads, links, console.
 
-* Every ``literalinclude`` on the two sample pages shows exactly the marked
-  region of its source file, and its copy button puts exactly that code on the
-  clipboard.
+* At 1400x900 the index shows at least six gallery cards in its first screen,
+  the gallery index shows its cards there too, every guide page shows its
+  sample's picture, and the top navigation shows the gallery and Performance
+  without opening "More".
+* Every ``literalinclude`` on the CUDA Python page and the guide pages shows
+  exactly the marked region of its source file, and its copy button puts
+  exactly that code on the clipboard.
 * Every sample page's downloads answer, and the ``.py`` is the sample itself.
 * Every internal link on the checked pages answers 200.
 * No page logs a console error or throws.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
+import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -41,7 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 RST_DIR = ROOT / "docs" / "samples" / "interoperability"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-README_SCREENSHOT = ROOT / "docs" / "_static" / "screenshot-cuda-python.png"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -56,17 +59,18 @@ CHROMIUM_ARGS = [
 
 #: Gallery samples, in reading order.
 SAMPLES = [Path(name).stem for name in preflight.SAMPLES]
+#: The guide pages (a sample's lesson), and the pages whose code the tests compare.
+GUIDES = sorted(p.stem for p in RST_DIR.glob("*.rst") if p.name != "cuda_python.rst")
+CODE_PAGES = ["cuda_python.rst", *(f"{stem}.rst" for stem in GUIDES)]
+#: The size the site is read at.
+SCREEN = {"width": 1400, "height": 900}
 
 #: Page path -> screenshot name.
 PAGES: dict[str, str] = {
     "index.html": "index",
     "installation.html": "installation",
     "samples/interoperability/cuda_python.html": "cuda_python",
-    "samples/interoperability/cuda_core.html": "cuda_core",
-    "samples/interoperability/kernel.html": "kernel",
-    "samples/interoperability/pytorch.html": "pytorch",
-    "samples/interoperability/cupy.html": "cupy",
-    "samples/interoperability/nvimagecodec.html": "nvimagecodec",
+    **{f"samples/interoperability/{stem}.html": stem for stem in GUIDES},
     "auto_samples/index.html": "gallery_index",
     **{f"auto_samples/{stem}.html": f"gallery_{stem}" for stem in SAMPLES},
 }
@@ -228,7 +232,7 @@ def test_page_loads_cleanly_and_its_links_answer(
     assert broken == [], f"{path} links to pages that do not answer 200:\n" + "\n".join(broken)
 
 
-@pytest.mark.parametrize("rst_name", ["cuda_python.rst", "cuda_core.rst"])
+@pytest.mark.parametrize("rst_name", CODE_PAGES)
 def test_literalincludes_show_exactly_the_marked_region(rst_name: str, open_page: Any) -> None:
     expected = code_directives(rst_name)
     assert any(text is not None for _, text in expected), f"{rst_name} has no literalinclude"
@@ -244,7 +248,7 @@ def test_literalincludes_show_exactly_the_marked_region(rst_name: str, open_page
             assert chomp(block) == chomp(text), f"{label}: the page does not show the marked region"
 
 
-@pytest.mark.parametrize("rst_name", ["cuda_python.rst", "cuda_core.rst"])
+@pytest.mark.parametrize("rst_name", CODE_PAGES)
 def test_copy_button_copies_exactly_the_code(rst_name: str, open_page: Any) -> None:
     page = open_page(f"samples/interoperability/{Path(rst_name).stem}.html").page
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
@@ -351,7 +355,9 @@ def test_installation_tabs_switch_to_cuda_12(open_page: Any) -> None:
 
     first_set.locator("label.sd-tab-label", has_text="CUDA 12").click()
     assert cu12.is_visible() and not cu13.is_visible()
-    assert 'python3 -m pip install "cuda-python>=12.9.1,<13" cvcuda-cu12 "cuda-core>=1.2" numpy' in cu12.inner_text()
+    shown = cu12.inner_text()
+    for requirement in ('"cuda-python>=12.9.1,<13"', '"cvcuda-cu12>=0.19"', '"matplotlib>=3.7"', '"numpy>=1.24"'):
+        assert requirement in shown, shown
     # The tab sets are synced: the extras switch to cu12 too.
     extras = page.locator("article .sd-tab-set").nth(1)
     assert extras.locator("div.sd-tab-content", has_text='".[cu12]"').is_visible()
@@ -362,58 +368,89 @@ def test_installation_tabs_switch_to_cuda_12(open_page: Any) -> None:
     assert loaded.errors == []
 
 
-def test_readme_screenshot(open_page: Any) -> None:
-    """The 1280x800 view of the CUDA Python page shown in the README.
-
-    Scrolled to "Approach 1" with the pointer on a code block, so that it shows
-    code and a copy button rather than only the page's introduction. Always
-    written to test-artifacts/; copied to docs/_static/ (which is committed)
-    only when missing or when ``UPDATE_README_SCREENSHOT=1``, so a test run
-    does not churn a committed binary.
-    """
-    page = open_page("samples/interoperability/cuda_python.html").page
-    page.set_viewport_size({"width": 1280, "height": 800})
-    heading = page.locator("section#approach-1-custom-cudabuffer > h2").first
-    assert "Approach 1" in heading.inner_text()
-    heading.evaluate("el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -120); }")
-    block = heading.locator("xpath=following::div[@class='highlight'][1]")
-    block.hover()
-    button = block.locator("button.copybtn")
-    page.wait_for_function("b => getComputedStyle(b).opacity === '1'", arg=button.element_handle())
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "readme_cuda_python.png"
-    page.screenshot(path=str(shot), full_page=False)
-    assert shot.stat().st_size < 300_000, f"{shot} is {shot.stat().st_size} bytes"
-    if not README_SCREENSHOT.exists() or os.environ.get("UPDATE_README_SCREENSHOT", "") == "1":
-        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, README_SCREENSHOT)
-
-
-def test_approach_1_starts_within_the_first_screens(browser: Any, site_url: str) -> None:
-    """At 1400x900 the reader reaches Approach 1 within 2,500 px: the helpers'
-    code comes after it, and their guard rails are folded."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+@pytest.fixture
+def screen(browser: Any, site_url: str) -> Iterator[Any]:
+    """A page opener at the size the site is read at, 1400x900."""
+    context = browser.new_context(viewport=SCREEN)
     try:
-        page = LoadedPage(context, urljoin(site_url, "samples/interoperability/cuda_python.html")).page
-        top = page.evaluate(
-            "() => document.querySelector('section#approach-1-custom-cudabuffer > h2')"
-            ".getBoundingClientRect().top + window.scrollY"
-        )
-        folded = page.locator("article details").count()
+        yield lambda path: LoadedPage(context, urljoin(site_url, path)).page
     finally:
         context.close()
-    print(f"Approach 1 heading at {top:.0f} px; {folded} folded blocks")
+
+
+def cards_in_first_screen(page: Any) -> list[str]:
+    """The gallery cards whose thumbnail is loaded and wholly inside the first screen."""
+    return page.eval_on_selector_all(
+        "div.sphx-glr-thumbcontainer",
+        """(cards, height) => cards.filter(card => {
+            const img = card.querySelector('img');
+            if (!img || !img.complete || img.naturalWidth === 0) return false;
+            const box = img.getBoundingClientRect();
+            return box.top >= 0 && box.bottom <= height && box.width > 0;
+        }).map(card => card.querySelector('a')?.href || '')""",
+        SCREEN["height"],
+    )
+
+
+def test_the_index_shows_six_cards_in_its_first_screen(screen: Any) -> None:
+    page = screen("index.html")
+    page.screenshot(path=str(SCREENSHOTS / "index_first_screen.png"))
+    cards = cards_in_first_screen(page)
+    print(f"{len(cards)} cards in the index's first screen")
+    assert len(cards) >= 6, f"the index's first screen shows {len(cards)} cards"
+    assert len(set(cards)) == len(cards)
+
+
+def test_the_gallery_index_shows_cards_in_its_first_screen(screen: Any) -> None:
+    page = screen("auto_samples/index.html")
+    cards = cards_in_first_screen(page)
+    print(f"{len(cards)} cards in the gallery index's first screen")
+    assert len(cards) >= 5, f"the gallery index's first screen shows {len(cards)} cards"
+
+
+@pytest.mark.parametrize("stem", GUIDES)
+def test_a_guide_page_shows_its_samples_picture(stem: str, screen: Any) -> None:
+    """The picture its sample drew, loaded, within the page's first two screens."""
+    samples = re.findall(r"^\.\. sample-picture:: (\w+)$", (RST_DIR / f"{stem}.rst").read_text(), re.M)
+    assert samples, f"{stem}.rst pictures no sample"
+    page = screen(f"samples/interoperability/{stem}.html")
+    pictures = page.eval_on_selector_all(
+        "article figure img",
+        """els => els.filter(e => e.complete && e.naturalWidth >= 200)
+            .map(e => [e.src.split('/').pop(), e.getBoundingClientRect().top + window.scrollY])""",
+    )
+    for sample in samples:
+        tops = [top for name, top in pictures if name == f"{sample}.jpg"]
+        assert tops, f"{stem}: no loaded picture of {sample} ({pictures})"
+        assert tops[0] < 2 * SCREEN["height"], f"{stem}: {sample}'s picture starts at {tops[0]:.0f} px"
+
+
+def test_the_top_navigation_shows_the_gallery_and_performance(screen: Any) -> None:
+    """At 1400 px, without opening "More"."""
+    page = screen("index.html")
+    shown = page.eval_on_selector_all(
+        "header .bd-navbar-elements > li.nav-item > a",
+        "els => els.filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0)"
+        ".map(e => e.innerText.trim())",
+    )
+    print(f"top navigation: {shown}")
+    assert "Sample gallery" in shown and "Performance" in shown, shown
+
+
+def test_the_cuda_python_page_reads_in_seven_screens(screen: Any) -> None:
+    """At 1400x900 the page (the common module is listed on its own page) is at
+    most 7 screens, and Approach 1 starts within 2,500 px."""
+    page = screen("samples/interoperability/cuda_python.html")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    top = page.evaluate("() => document.getElementById('approach-1').getBoundingClientRect().top + window.scrollY")
+    print(f"CUDA Python page: {height} px ({height / SCREEN['height']:.1f} screens); Approach 1 at {top:.0f} px")
+    assert height <= 7 * SCREEN["height"]
     assert top <= 2500
-    assert folded >= 6
 
 
 OVERFLOW_PAGES = [
     "samples/interoperability/cuda_python.html",
-    "samples/interoperability/cuda_core.html",
-    "samples/interoperability/kernel.html",
-    "samples/interoperability/pytorch.html",
-    "samples/interoperability/cupy.html",
-    "samples/interoperability/nvimagecodec.html",
+    *(f"samples/interoperability/{stem}.html" for stem in GUIDES),
     *(f"auto_samples/{stem}.html" for stem in SAMPLES),
 ]
 

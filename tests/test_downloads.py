@@ -10,10 +10,13 @@
 * Notebooks (in the zip and the separate download) have no ``# docs_tag:`` lines
   in their code and no raw reST roles in their text.
 * Without a GPU, each sample page shows the recorded picture, labelled.
+* A sample downloaded alone, without the modules it imports, says in one line
+  which files to download with it, and exits 3.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -94,18 +97,28 @@ def test_notebook_download_is_clean(stem: str, built_site: Path) -> None:
     assert "from sample_images import" in code  # the pictures come from the module in the zip
 
 
-@pytest.mark.parametrize("stem", SAMPLES)
-def test_unzipped_sample_runs_where_it_lies(stem: str, built_site: Path, tmp_path: Path) -> None:
-    with zipfile.ZipFile(download(built_site, stem, ".zip")) as archive:
-        archive.extractall(tmp_path)
+def env_without_the_samples_folder() -> dict[str, str]:
+    """The environment, less any PYTHONPATH entry that is the samples' folder:
+    installed packages may come through PYTHONPATH; the samples' modules may not."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
-    # Installed packages may come through PYTHONPATH; the samples' own folder may not.
     kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     kept = [p for p in kept if Path(p).resolve() != SAMPLES_DIR.resolve()]
     if kept:
         env["PYTHONPATH"] = os.pathsep.join(kept)
+    return env
+
+
+@pytest.mark.parametrize("stem", SAMPLES)
+def test_unzipped_sample_runs_where_it_lies(stem: str, built_site: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(download(built_site, stem, ".zip")) as archive:
+        archive.extractall(tmp_path)
     proc = subprocess.run(
-        [sys.executable, f"{stem}.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, f"{stem}.py"],
+        cwd=tmp_path,
+        env=env_without_the_samples_folder(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     if preflight.gpu_unavailable_reason("cvcuda", "matplotlib") is None:
@@ -129,4 +142,45 @@ def test_sample_page_shows_a_picture(stem: str, built_site: Path) -> None:
         assert (built_site / "auto_samples" / src).resolve().is_file(), src
     if "sphx_glr_" not in " ".join(pictures):  # not drawn by this build: recorded
         text = re.sub(r"\s+", " ", html)
-        assert "made without a GPU" in text or "recorded when it last ran on a GPU" in text
+        assert "made without a GPU" in text or "recorded when the sample last ran on a GPU" in text
+
+
+def modules_imported_from_the_folder(path: Path) -> set[str]:
+    """The files of the samples' folder that a sample imports, and those they import."""
+    local = {p.stem for p in SAMPLES_DIR.glob("*.py")}
+    found: set[str] = set()
+    todo = [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name in local and f"{name}.py" not in found:
+                    found.add(f"{name}.py")
+                    todo.append(SAMPLES_DIR / f"{name}.py")
+    return found
+
+
+#: Every sample in the folder, listed in the gallery yet or not: those that run the preflight.
+EVERY_SAMPLE = sorted(p for p in SAMPLES_DIR.glob("*.py") if "from preflight import require_gpu" in p.read_text())
+
+
+@pytest.mark.parametrize("sample", EVERY_SAMPLE, ids=lambda p: p.stem)
+def test_a_sample_downloaded_alone_names_the_files_to_download_with_it(sample: Path, tmp_path: Path) -> None:
+    """ "Download Python source code" alone: one line naming the modules it imports, exit 3."""
+    (tmp_path / sample.name).write_bytes(sample.read_bytes())
+    proc = subprocess.run(
+        [sys.executable, sample.name],
+        cwd=tmp_path,
+        env=env_without_the_samples_folder(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == EXIT_GPU_UNAVAILABLE, proc.stdout + proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{sample.name}: cannot run: "), proc.stderr
+    named = set(re.findall(r"\b\w+\.py\b", lines[0])) - {sample.name}
+    assert named == modules_imported_from_the_folder(sample), lines[0]

@@ -23,11 +23,15 @@ COMMON = ROOT / "samples" / "interoperability" / "cuda_python_common.py"
 CUDA_PYTHON_PAGE = DOCS / "samples" / "interoperability" / "cuda_python.rst"
 MODULE_PAGE = DOCS / "api.rst"
 #: Every page with a literalinclude, the generated gallery pages aside.
+#: Every page whose code is meant to be pasted whole: the CUDA Python page, the
+#: module's page and Troubleshooting. The other guide pages show a sample's lesson
+#: only (at most 40% of it) and link to the whole sample on its gallery page.
 PAGES = sorted(
     rst
     for rst in DOCS.rglob("*.rst")
     if "_build" not in rst.parts
     and "auto_samples" not in rst.parts
+    and (rst.parent.name != "interoperability" or rst == CUDA_PYTHON_PAGE)
     and ".. literalinclude::" in rst.read_text(encoding="utf-8")
 )
 

@@ -4,10 +4,13 @@
 * Resolves references to numpy, cuda.bindings, cuda.core and CV-CUDA names
   to their online API pages *without* downloading inventories, so the build
   works offline (CI has no network) and ``-n`` still fails on our own typos.
-* On builds that do not execute the gallery, appends to each sample page the
-  output recorded on the last GPU run, shows the pictures recorded with it under
-  the cell that draws them and makes them the gallery cards' thumbnails, saying
-  where and when they came from.
+* On builds that do not execute the gallery, puts back each sample page that the
+  last GPU run executed (``recorded_gallery``): every cell's output under the
+  cell. A sample changed since shows its whole recorded output after its last
+  cell and its recorded picture under the cell that draws it, which is its
+  card's thumbnail too. Each says where and when it was recorded.
+* Shows the gallery's cards where a page asks for them (``sample-cards``), and a
+  sample's recorded picture with the link to its full run (``sample-picture``).
 * Saves the samples' figures as JPEG (photos: a tenth of a PNG's size), and
   makes each sample's downloads run: its zip also holds the modules it imports,
   and its notebook has no ``# docs_tag:`` lines and no raw reST roles.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -26,17 +30,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import recorded_gallery
 from docutils import nodes
+from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
 import preflight  # docs/conf.py puts the samples' folder on sys.path
 
 DOCS = Path(__file__).resolve().parent.parent
 RECORDED = DOCS / "recorded_outputs"
+RECORDED_GALLERY = recorded_gallery.RECORDED  # recorded_outputs/gallery: executed pages
 GALLERY = DOCS / "auto_samples"
 SAMPLES_DIR = DOCS.parent / "samples" / "interoperability"
 #: What a sample imports from its folder: every sample's zip holds them.
-SAMPLE_MODULES = ("cuda_python_common.py", "preflight.py", "sample_images.py")
+SAMPLE_MODULES = preflight.SAMPLE_MODULES
 GENERATED = DOCS / "_generated"
 PERFORMANCE = DOCS / "performance"
 
@@ -64,6 +71,12 @@ CVCUDA_PAGES = {
 
 #: The gallery's reading order, defined once with the samples (preflight.SAMPLES).
 SAMPLE_ORDER = list(preflight.SAMPLES)
+
+
+def sample_rank(path: str) -> tuple[int, str]:
+    """sphinx-gallery ``minigallery_sort_order``: cards in the gallery's reading order."""
+    name = Path(path).name
+    return (SAMPLE_ORDER.index(name) if name in SAMPLE_ORDER else len(SAMPLE_ORDER)), name
 
 
 class SampleOrder:
@@ -111,28 +124,57 @@ def _resolve_external(app: Sphinx, env: Any, node: Any, contnode: nodes.Node) ->
     return ref
 
 
-def recorded_output_rst(stem: str) -> str:
-    """reST appended to a sample page built without running it."""
-    meta = _recorded_meta()
-    output = RECORDED / f"{stem}.txt"
-    head = "\n\n.. rubric:: Output\n\n"
-    if not output.exists():
-        return head + (
-            ".. note::\n\n   This build had no GPU, so the sample was not run, and no output has been "
-            "recorded for it yet. Run ``nox -s gpu`` on a GPU machine to record it.\n"
-        )
-    where = f"{meta.get('device', 'a GPU')}, driver {meta.get('driver', '?')}, {meta.get('date', 'date unknown')}"
-    return head + (
-        ".. note::\n\n   This build had no GPU, so the sample was not run here. The output below was "
-        f"recorded when it last ran on a GPU ({where}) by ``nox -s gpu``; GPU builds of the site "
-        "show the live output instead.\n\n"
-        f".. literalinclude:: /recorded_outputs/{stem}.txt\n   :language: text\n"
-    )
+def recorded_where(meta: dict[str, Any]) -> str:
+    """'NVIDIA H200, driver 580.159.04, 2026-11-29': the GPU run that recorded it."""
+    return f"{meta.get('device', 'a GPU')}, driver {meta.get('driver', '?')}, {meta.get('date', 'date unknown')}"
 
 
 def _recorded_meta() -> dict[str, Any]:
     meta_path = RECORDED / "meta.json"
     return json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+
+def page_of_this_source(stem: str) -> bool:
+    """Whether sphinx-gallery holds a page of the sample as it is now, executed
+    (by this tree's GPU build, or put back from the recording): it keeps it."""
+    md5 = GALLERY / f"{stem}.py.md5"
+    return md5.is_file() and md5.read_text() == recorded_gallery.md5_of(SAMPLES_DIR / f"{stem}.py")
+
+
+def recorded_cells_note(stem: str) -> str:
+    """reST for a page whose every cell shows the output of a GPU run."""
+    md5 = RECORDED_GALLERY / f"{stem}.py.md5"
+    if md5.is_file() and md5.read_text() == (GALLERY / f"{stem}.py.md5").read_text():
+        meta = _recorded_meta()
+        where = f"recorded by ``nox -s gpu`` ({recorded_where(meta.get('pictures') or meta)})"
+    else:
+        where = "kept from an earlier build of this site on a GPU"
+    return (
+        ".. note::\n\n   This build had no GPU, so the sample was not run here. The output under each "
+        f"cell and the pictures are those of its last run on a GPU, from this very source: {where}.\n\n"
+    )
+
+
+def recorded_output_rst(stem: str) -> str:
+    """reST for a sample page built without running it and without a page
+    recorded from its current source: the whole output of its last GPU run."""
+    output = RECORDED / f"{stem}.txt"
+    head = ".. rubric:: Output\n\n"
+    if not output.exists():
+        return head + (
+            ".. note::\n\n   This build had no GPU, so the sample was not run here, and no output has been "
+            "recorded for it yet. Run ``nox -s gpu`` on a GPU machine to record it.\n\n"
+        )
+    if (RECORDED_GALLERY / f"{stem}.py.md5").is_file():
+        why = "The sample has changed since, so what it prints now may differ."
+    else:
+        why = "No GPU run has recorded its output cell by cell yet."
+    return head + (
+        ".. note::\n\n   This build had no GPU, so the sample was not run here. Below is the whole output "
+        f"of its last run on a GPU ({recorded_where(_recorded_meta())}), recorded by ``nox -s gpu``. {why} "
+        "The next ``nox -s gpu`` records each cell's output under the cell.\n\n"
+        f".. literalinclude:: /recorded_outputs/{stem}.txt\n   :language: text\n\n"
+    )
 
 
 def recorded_picture(stem: str) -> Path | None:
@@ -141,27 +183,25 @@ def recorded_picture(stem: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def recorded_picture_label() -> str:
+    """Where and when a sample's recorded picture was made."""
+    pictures = _recorded_meta().get("pictures", {})
+    if pictures.get("device"):
+        return f"recorded when the sample last ran on a GPU ({recorded_where(pictures)}) by ``nox -s gpu``"
+    return (
+        f"made without a GPU, from the same operations in numpy ({pictures.get('date', 'date unknown')}); "
+        "the next ``nox -s gpu`` run replaces it with the sample's own figure"
+    )
+
+
 def recorded_pictures_rst(stem: str) -> str:
     """reST for the recorded figure of a sample built without running it: the
     picture, and where and when it was made."""
     if recorded_picture(stem) is None:
         return ""
-    pictures = _recorded_meta().get("pictures", {})
-    if pictures.get("device"):
-        where = f"{pictures['device']}, driver {pictures.get('driver', '?')}, {pictures.get('date', 'date unknown')}"
-        label = (
-            "This build had no GPU, so the sample was not run here. The picture below was "
-            f"recorded when it last ran on a GPU ({where}) by ``nox -s gpu``; GPU builds of "
-            "the site draw it live."
-        )
-    else:
-        label = (
-            "This build had no GPU, and no GPU run has recorded this picture yet: it was "
-            f"made without a GPU, from the same operations in numpy ({pictures.get('date', 'date unknown')}). "
-            "The next ``nox -s gpu`` run replaces it with the sample's own figure."
-        )
     return (
-        f"\n.. note::\n\n   {label}\n\n"
+        f"\n.. note::\n\n   This build had no GPU, so the sample was not run here. The picture below was "
+        f"{recorded_picture_label()}.\n\n"
         f".. image:: /recorded_outputs/{stem}.jpg\n"
         f"   :alt: {stem}: input and output, as recorded\n"
         "   :class: sphx-glr-single-img interop-recorded-picture\n\n"
@@ -189,19 +229,37 @@ def _insert_pictures(rst: str, pictures: str) -> str:
     return rst + "\n" + pictures
 
 
+def _before(rst: str, marker: re.Pattern[str], text: str) -> str:
+    """``text`` before the first line ``marker`` matches (else at the end)."""
+    found = marker.search(rst)
+    return rst[: found.start()] + text + rst[found.start() :] if found else rst + "\n\n" + text
+
+
+#: sphinx-gallery's marks in a page: before each cell, and before the downloads.
+FIRST_CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES", re.M)
+DOWNLOADS = re.compile(r"^\.\. _sphx_glr_download_", re.M)
+
+
 DOCS_TAG_LINE = re.compile(r"^[ \t]*# docs_tag: (begin|end)_\w+[ \t]*\n", re.M)
 
 
 def _polish_sample_page(app: Sphinx, docname: str, source: list[str]) -> None:
     """Drop the ``# docs_tag:`` marker lines from gallery pages (they are for literalinclude),
-    and on builds that did not run the samples, append the recorded output."""
+    and on builds that did not run the samples, say where the outputs come from: a page
+    executed from this very source shows them under each cell; any other shows the
+    recorded picture and the whole recorded output."""
     match = re.fullmatch(r"auto_samples/(?!index$)(\w+)", docname)
     if not match:
         return
+    stem = match.group(1)
     source[0] = DOCS_TAG_LINE.sub("", source[0])
-    if not _gallery_executed(app):
-        source[0] = _insert_pictures(source[0], recorded_pictures_rst(match.group(1)))
-        source[0] += recorded_output_rst(match.group(1))
+    if _gallery_executed(app):
+        return
+    if page_of_this_source(stem):
+        source[0] = _before(source[0], FIRST_CELL, recorded_cells_note(stem))
+    else:
+        source[0] = _insert_pictures(source[0], recorded_pictures_rst(stem))
+        source[0] = _before(source[0], DOWNLOADS, recorded_output_rst(stem))
 
 
 def _gallery_executed(app: Sphinx) -> bool:
@@ -216,18 +274,20 @@ def jpeg_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str,
     return matplotlib_scraper(block, block_vars, gallery_conf, format="jpg")
 
 
-def _recorded_pictures_as_thumbnails(app: Sphinx) -> None:
-    """Before sphinx-gallery writes the gallery (GPU-less builds): put each recorded
-    picture where the sample's first figure would be, so that sphinx-gallery makes
-    the card's thumbnail from it. Samples that an executed build left (their .md5)
-    keep that build's figures."""
+def _recorded_gallery(app: Sphinx) -> None:
+    """Before sphinx-gallery writes the gallery, on builds that do not run it: put
+    back the pages the last GPU run executed from the samples as they are now, which
+    sphinx-gallery then keeps (``recorded_gallery``). For any other sample, put its
+    recorded picture where its first figure would be, so that sphinx-gallery makes
+    the card's thumbnail from it."""
     if _gallery_executed(app):
         return
+    stems = [Path(name).stem for name in preflight.SAMPLES]
+    recorded_gallery.restore(RECORDED_GALLERY, GALLERY, {stem: SAMPLES_DIR / f"{stem}.py" for stem in stems})
     images = GALLERY / "images"
-    for name in preflight.SAMPLES:
-        stem = Path(name).stem
+    for stem in stems:
         picture = recorded_picture(stem)
-        if picture is None or (GALLERY / f"{name}.md5").exists():
+        if picture is None or page_of_this_source(stem):
             continue
         images.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(picture, images / f"sphx_glr_{stem}_001.jpg")
@@ -309,11 +369,12 @@ def _performance_artifacts(app: Sphinx) -> None:
     app.config.rst_epilog = (app.config.rst_epilog or "") + comparison_substitutions(data)
 
 
-#: Benchmark methods behind the comparison table's GB/s column.
+#: Benchmark methods behind the comparison table's GB/s column, as the renderer names them.
+_METHODS = load_renderer()
 APPROACH_METHODS = {
-    "a12_gbps": "helpers (pageable)",
-    "a3_gbps": "helpers pinned async",
-    "core_gbps": "cuda.core Buffer.copy_from (pinned)",
+    "a12_gbps": _METHODS.HELPERS_PAGEABLE,
+    "a3_gbps": _METHODS.HELPERS_PINNED,
+    "core_gbps": _METHODS.CORE_PINNED,
 }
 
 
@@ -366,11 +427,49 @@ def wrap_cost_substitutions(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+class SampleCards(Directive):
+    """``.. sample-cards::``: every sample's card, in reading order: sphinx-gallery's
+    ``minigallery`` of the samples, each card its thumbnail, title and link."""
+
+    def run(self) -> list[nodes.Node]:
+        folder = Path(os.path.relpath(SAMPLES_DIR, DOCS)).as_posix()
+        lines = [".. minigallery::", ""] + [f"   {folder}/{name}" for name in SAMPLE_ORDER]
+        self.state_machine.insert_input(lines, "sample-cards")
+        return []
+
+
+class SamplePicture(Directive):
+    """``.. sample-picture:: <sample stem>``: the picture the sample drew on its last
+    GPU run, captioned with where it was made and the link to the sample's full run
+    (its gallery page: every line of code, with its output and downloads)."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        stem = self.arguments[0]
+        if f"{stem}.py" not in SAMPLE_ORDER:
+            raise self.error(f"sample-picture: {stem!r} is not a sample (preflight.SAMPLES)")
+        if recorded_picture(stem) is None:
+            raise self.error(f"sample-picture: no recorded picture for {stem} (recorded_outputs/{stem}.jpg)")
+        lines = [
+            f".. figure:: /recorded_outputs/{stem}.jpg",
+            f"   :alt: {stem}: the input and what came back, as the sample drew them",
+            "   :class: interop-sample-picture",
+            "",
+            f"   The sample's picture, {recorded_picture_label()}.",
+            f"   **The full run**, every line of code with its output: :doc:`/auto_samples/{stem}`.",
+        ]
+        self.state_machine.insert_input(lines, "sample-picture")
+        return []
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("missing-reference", _resolve_external)
+    app.add_directive("sample-cards", SampleCards)
+    app.add_directive("sample-picture", SamplePicture)
     app.connect("source-read", _polish_sample_page)
     # sphinx-gallery writes the gallery on builder-inited (priority 500)
-    app.connect("builder-inited", _recorded_pictures_as_thumbnails, priority=400)
+    app.connect("builder-inited", _recorded_gallery, priority=400)
     app.connect("builder-inited", _downloads_that_run, priority=900)
     app.connect("builder-inited", _performance_artifacts)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

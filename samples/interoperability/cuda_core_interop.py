@@ -24,6 +24,9 @@ What to look at:
 * ``StridedMemoryView.from_any_interface(result.cuda(), stream)`` going back:
   the consumer passes its stream, so the view is ordered after CV-CUDA's work.
 * Every pointer is compared: no step copies on the device.
+
+Use it for new code, where objects that own and release their resources beat
+``(err, value)`` tuples, and to allocate from the device's stream-ordered pool.
 """
 
 # %%
@@ -31,7 +34,17 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from preflight import require_gpu  # standard library only: runs before any import
+try:  # preflight.py is standard library only: it runs before any import
+    from preflight import require_gpu
+except ImportError:  # downloaded alone: name the files it needs, exit 3
+    import sys
+
+    sys.stderr.write(
+        "cuda_core_interop.py: cannot run: download preflight.py, "
+        "cuda_python_common.py and sample_images.py with it, into the same folder (its "
+        "zip download on the site holds them all)\n"
+    )
+    raise SystemExit(3) from None
 
 # one line and exit status 3 when something is missing
 require_gpu("cvcuda", "cuda.core", "matplotlib")
@@ -69,7 +82,9 @@ print(
 # cuda.core to CV-CUDA
 # --------------------
 # Allocate from the device's stream-ordered memory pool, upload, and view the
-# bytes as an HWC uint8 image.
+# bytes as an HWC uint8 image. The upload and the flip are on one stream, so the
+# GPU runs them in order with no host wait. The tensor views ``frame``'s memory:
+# keep ``frame`` alive while the tensor is in use (here, until the clean-up).
 
 # docs_tag: begin_cuda_core_to_cvcuda
 frame = device.allocate(host_image.nbytes, stream=stream)
@@ -90,7 +105,10 @@ print(f"cuda.core Buffer {frame.handle:#x} viewed as a {tensor.shape} tensor, no
 # %%
 # CV-CUDA to cuda.core
 # --------------------
-# The consumer names its stream; the view then is safe to use on it.
+# The consumer names its stream; the view then is safe to use on it (CV-CUDA's
+# interface names the stream its flip ran on). ``Buffer.from_handle`` makes a
+# ``Buffer`` that does not own its memory: ``flipped`` owns the device bytes and
+# ``host_result`` the host ones, so both outlive the copy, which ``sync`` ends.
 
 # docs_tag: begin_cvcuda_to_cuda_core
 consumer = stream.__cuda_stream__()[1]

@@ -108,7 +108,7 @@ class CudaBuffer:
         the legacy default stream; -1: no ordering)."""
         self.check_open()
         device = options.get("dl_device")  # None: where the memory is
-        if options.get("copy") or device and device != self.__dlpack_device__():
+        if options.get("copy") or (device and device != self.__dlpack_device__()):
             raise BufferError("a CudaBuffer only lends its memory: no copy or move")
         if stream != -1 and self.stream not in (None, stream_handle(stream)):
             order_after(stream, self.stream)

@@ -32,7 +32,17 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from preflight import require_gpu  # standard library only: runs before any import
+try:  # preflight.py is standard library only: it runs before any import
+    from preflight import require_gpu
+except ImportError:  # downloaded alone: name the files it needs, exit 3
+    import sys
+
+    sys.stderr.write(
+        "cuda_python_kernel.py: cannot run: download preflight.py, "
+        "cuda_python_common.py and sample_images.py with it, into the same folder (its "
+        "zip download on the site holds them all)\n"
+    )
+    raise SystemExit(3) from None
 
 require_gpu("cvcuda", "cuda.core", "matplotlib")  # one line and exit 3 when missing
 # sphinx_gallery_end_ignore

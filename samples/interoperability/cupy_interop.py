@@ -25,6 +25,9 @@ What to look at:
   where ``cupy.asarray`` may wait on the host.
 * A transposed NCHW array is refused; a padded CV-CUDA output keeps its
   strides in CuPy.
+
+Use it when your images are CuPy arrays, or your own kernels are written with
+CuPy, and you want the interface to do the stream ordering for you.
 """
 
 # %%
@@ -32,7 +35,16 @@ What to look at:
 # -------
 
 # sphinx_gallery_start_ignore
-from preflight import require_gpu  # standard library only: runs before any import
+try:  # preflight.py is standard library only: it runs before any import
+    from preflight import require_gpu
+except ImportError:  # downloaded alone: name the files it needs, exit 3
+    import sys
+
+    sys.stderr.write(
+        "cupy_interop.py: cannot run: download preflight.py and sample_images.py with "
+        "it, into the same folder (its zip download on the site holds them all)\n"
+    )
+    raise SystemExit(3) from None
 
 # one line and exit status 3 when something is missing
 require_gpu("cvcuda", "cupy", "matplotlib")
@@ -86,7 +98,8 @@ print(f"CuPy array {frames.shape} at {frames.data.ptr:#x}: wrapped, no copy")
 # -------------------------------
 # ``cupy.from_dlpack`` passes CuPy's current stream to CV-CUDA, which orders
 # its writes before it on the GPU. (``cupy.asarray(flipped.cuda())`` is
-# zero-copy too, but honours the interface's stream by a host synchronise.)
+# zero-copy too, but honours the interface's stream by a host synchronise:
+# CuPy's ``CUPY_CUDA_ARRAY_INTERFACE_SYNC``, on by default.)
 
 # docs_tag: begin_cvcuda_to_cupy
 result = cupy.from_dlpack(flipped.cuda())  # zero-copy, ordered on CuPy's stream
@@ -167,7 +180,9 @@ show_side_by_side(
 # %%
 # Clean up
 # --------
-# CuPy owns the stream and the arrays' memory; CV-CUDA owns its outputs.
+# CuPy owns the stream and the arrays' memory (its pool frees an array when the
+# last reference goes, and a CV-CUDA tensor that wraps it holds one); CV-CUDA
+# owns its outputs, and an array made with ``from_dlpack`` keeps one alive.
 # CV-CUDA's cache remembers each tensor's last stream, so it forgets first;
 # CuPy destroys the stream when ``stream`` is collected.
 
