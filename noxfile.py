@@ -6,7 +6,7 @@
     nox -s samples    # run every sample; fails when none can run
     nox -s sanitize   # every sample under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
     nox -s bench      # the Performance page's benchmark -> docs/performance/results.json
-                      # (-- transfers, batch, interop or decode: that part alone)
+                      # (-- transfers, batch, interop, decode or pipeline: that part alone)
     nox -s gpu        # the GPU runner: samples, tests with REQUIRE_GPU=1, sanitize, bench, docs executed
     nox -s lint       # ruff
     nox -s docs-live  # rebuild and reload the site while you edit (sphinx-autobuild)
@@ -48,6 +48,9 @@ SAMPLES_DIR = ROOT / "samples" / "interoperability"
 DOCS_DIR = ROOT / "docs"
 BUILD_DIR = DOCS_DIR / "_build"
 FLAVOR = os.environ.get("CUDA_FLAVOR", "cu13")
+#: What the benchmark measures with, for the flavour's CUDA (pyproject.toml's extras): nvImageCodec,
+#: PyTorch, and DALI and torchvision, which the pipeline part compares the JPEG pipeline sample with.
+BENCH_EXTRAS = ("bench", FLAVOR, f"codec{FLAVOR[2:]}", "torch", f"pipeline{FLAVOR[2:]}")
 
 
 def _load(path: Path) -> ModuleType:
@@ -252,9 +255,10 @@ def run_sanitize(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the Performance page's benchmark; it writes docs/performance/results.json.
 
-    ``-- PART ...`` runs those parts alone (transfers, batch, interop, decode) and keeps
-    the others' results; ``-- --quick`` makes a short run."""
-    _install(session, "bench", FLAVOR)
+    ``-- PART ...`` runs those parts alone (transfers, batch, interop, decode, pipeline) and
+    keeps the others' results; ``-- --quick`` makes a short run. It installs BENCH_EXTRAS, so
+    the pipeline part measures DALI and torchvision too (``--no-install``: what is there)."""
+    _install(session, *BENCH_EXTRAS)
     run_bench(session, *session.posargs)
 
 
@@ -265,13 +269,13 @@ def run_bench(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """Run what a GPU runner checks: samples, tests, sanitizers, benchmark, executed docs.
+    """Run what a GPU runner checks: samples, tests, sanitizers, benchmark (every part), executed docs.
 
     The other sessions' steps, in one environment; extra arguments go to pytest.
     It sets REQUIRE_GPU=1: every "cannot run here" fails. It re-records what
     GPU-less builds show: the samples' output (docs/recorded_outputs/, or
     SAMPLE_OUTPUT_DIR), the benchmark's results and the samples' pictures."""
-    _install(session, "test", "docs", "bench", FLAVOR)
+    _install(session, "test", "docs", *BENCH_EXTRAS)
     os.environ["REQUIRE_GPU"] = "1"
     record_to = _recording_dir() or DOCS_DIR / "recorded_outputs"
     run_samples(session, record_to=record_to)
@@ -280,6 +284,9 @@ def gpu(session: nox.Session) -> None:
     run_bench(session)
     build_docs(session, env={"GALLERY_EXECUTE": "1"})
     _record_pictures(session, record_to)
+    # each executed page with its output under each cell, for GPU-less builds
+    recorder = DOCS_DIR / "_ext" / "recorded_gallery.py"
+    session.run(_python(session), str(recorder), str(record_to / "gallery"))
 
 
 def _record_pictures(session: nox.Session, out_dir: Path) -> None:

@@ -21,6 +21,11 @@ TOOLS = ("memcheck", "racecheck", "synccheck", "initcheck")
 #: compute-sanitizer's exit status when it found errors (``--error-exitcode``).
 ERROR_EXIT = 97
 
+#: The samples that decode with nvImageCodec, on nvJPEG: the nvImageCodec sample, and
+#: the JPEG batch pipeline, which decodes the same way and hands the images to CV-CUDA
+#: and PyTorch. The same two rules apply to each, written once below.
+NVIMGCODEC_SAMPLES = ("nvimagecodec_interop.py", "jpeg_batch_pipeline.py")
+
 #: memcheck flags per sample. cuda.core resolves driver entry points with
 #: cuGetProcAddress and expects "not found" for optional ones; memcheck would
 #: count each as an API error. Memory errors are still reported for these
@@ -37,21 +42,24 @@ MEMCHECK_FLAGS = {
     "dlpack_interop.py": ["--report-api-errors", "no"],
     # nvImageCodec loads its codec libraries and probes what the device offers
     # (hardware JPEG engine, stream-ordered allocation) at start, calls that may
-    # fail by design; the decode, CV-CUDA and copy kernels are still checked.
-    "nvimagecodec_interop.py": ["--report-api-errors", "no"],
+    # fail by design (and torch, where a sample uses it, as above); the decode,
+    # CV-CUDA and copy kernels are still checked.
+    **{sample: ["--report-api-errors", "no"] for sample in NVIMGCODEC_SAMPLES},
 }
 
 #: Errors a tool finds inside another library's own kernels, reading that library's
 #: own buffers: (sample, tool) -> (kernel namespace, why). Such a run passes when
 #: every error it reports is in that namespace; any other error fails it.
-KNOWN = {
-    ("nvimagecodec_interop.py", "initcheck"): (
+KNOWN = dict.fromkeys(
+    ((sample, "initcheck") for sample in NVIMGCODEC_SAMPLES),
+    (
         "nvjpeg::",
         "nvJPEG's colour conversions (ycbcr_to_format_kernel_roi, rgba2rgb) read "
         "bytes of nvJPEG's own intermediate buffers that no kernel wrote; the "
-        "decoded image matches Pillow's and CV-CUDA's kernels read it cleanly",
+        "decoded images match Pillow's pixels within the sample's tolerance, and "
+        "CV-CUDA's kernels read them cleanly",
     ),
-}
+)
 #: For the runs of :data:`KNOWN`: host backtraces make each of those errors slow
 #: to report (the run took over 10 minutes with them, seconds without); every
 #: error is still printed.

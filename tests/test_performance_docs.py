@@ -10,6 +10,9 @@
 * ``render_results.py``: the console report and the page's reST come from the
   same sections, in µs; the reST is valid; the plots are drawn for the page
   width with legible text and the recommended path highlighted.
+* The JPEG pipeline's block (``bench_pipeline.py``, made up here): its table's
+  rows and ratios to DALI, unverified rows marked, the gap to DALI and where
+  the time goes, its figures; "no figures yet" where a results file has none.
 * ``results.example.json`` and the committed ``results.json`` have the schema
   the benchmark writes, and their targets are what ``compute_targets`` gives.
 * The Performance page: the figure first, the targets at the end.
@@ -30,6 +33,7 @@ import bench
 import bench_batch
 import bench_decode
 import bench_interop
+import bench_pipeline
 import bench_transfers
 import interop_docs
 import pytest
@@ -686,7 +690,7 @@ def _run_bench(env: dict, tmp_path: Path, *args: str) -> tuple[subprocess.Comple
     return proc, [line for line in text.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("parts", [(), ("decode",)], ids=["all", "one-part"])
+@pytest.mark.parametrize("parts", [(), ("decode",), ("pipeline",)], ids=["all", "one-part", "pipeline"])
 def test_bench_without_a_gpu_exits_3_with_one_line(tmp_path: Path, parts: tuple[str, ...]) -> None:
     why = preflight.gpu_unavailable_reason()
     env = {**os.environ, "PYTHONPATH": str(SAMPLES_DIR)}
@@ -710,7 +714,7 @@ def test_bench_without_pythonpath_says_so(tmp_path: Path) -> None:
 def test_bench_names_its_parts_when_one_is_unknown(tmp_path: Path) -> None:
     proc, lines = _run_bench({**os.environ, "PYTHONPATH": str(SAMPLES_DIR)}, tmp_path, "transfer")
     assert proc.returncode == 2
-    assert lines[-1].endswith("no part transfer: the parts are transfers, batch, interop, decode")
+    assert lines[-1].endswith("no part transfer: the parts are transfers, batch, interop, decode, pipeline")
 
 
 # --------------------------------------------------------------------------- #
@@ -814,13 +818,218 @@ def test_index_wrap_costs_come_from_the_results(example: dict) -> None:
 
 
 # --------------------------------------------------------------------------- #
+# JPEG files to a model batch: the pipeline block                             #
+# --------------------------------------------------------------------------- #
+def _pipeline_doc(doc: dict, block: dict | None) -> dict:
+    """``doc`` with ``block`` as its pipeline block, or without one (None)."""
+    new = {k: v for k, v in doc.items() if k != "pipeline"}
+    return new if block is None else {**new, "pipeline": block}
+
+
+#: Made-up images/s at batch 1, 32 and 128 per path: this pipeline is ahead of
+#: DALI at batch 1 and behind it at 128.
+PIPELINE_RATES = {"cvcuda": (610, 3900, 4200), "dali": (540, 4100, 5000), "torchvision": (380, 2100, 2300)}
+PIPELINE_PART = render.PAGE_PARTS["performance_pipeline.rst"]
+
+
+def _pipeline_block(rates: dict[str, tuple[float, ...]] = PIPELINE_RATES) -> dict:
+    """A pipeline block as bench_pipeline writes it; Pillow skipped, with why."""
+    paths = []
+    for name, (label, includes) in bench_pipeline.PATHS.items():
+        rows = [
+            {"batch": batch, "max_difference": 0.05, "mean_difference": 0.004, "verified": True}
+            | bench_pipeline.rates([batch * 10 / rate for rate in (rate * 0.9, rate, rate * 1.1)], batch * 10)
+            for batch, rate in zip(bench_pipeline.BATCHES, rates.get(name, ()), strict=False)
+        ]
+        skipped = None if rows else "ModuleNotFoundError: No module named 'PIL'"
+        paths.append({"path": name, "label": label, "includes": includes, "skipped": skipped, "rows": rows})
+    bench_pipeline.add_ratios(paths)
+    stages = [("decode", 24.1), ("resize", 4.2), ("crop_normalise", 1.3)]
+    return bench_pipeline.stub(None)["pipeline"] | {
+        "paths": paths,
+        "stages": [{"batch": 128, "stage": stage, "ms": ms} for stage, ms in stages],
+        "batches": list(bench_pipeline.BATCHES), "rounds": 5, "stage_runs": 10,
+        "batches_per_round": {"1": 100, "32": 12, "128": 6},
+        "tolerance": {"max": 0.15, "mean": 0.02}, "workers": 16, "dali_threads": 8,
+        "images": {"count": 256, "sides": [224, 640], "bytes": [12_000, 61_000]},
+        "versions": {"device": "GPU A", "torch": "2.11.0", "nvidia-dali-cuda130": "2.4.0"},
+        "date": "2026-12-06",
+    }  # fmt: skip
+
+
+@pytest.fixture
+def piped(example: dict) -> dict:
+    """The example, measured, with a made-up pipeline block."""
+    return {**copy.deepcopy(example), "synthetic": False, "pipeline": _pipeline_block()}
+
+
+def _section(doc: dict, key: str) -> render.Section:
+    return next(s for s in render.sections(doc) if s.key == key)
+
+
+def _path_row(doc: dict, label: str) -> tuple[str, ...]:
+    return next(row for row in _section(doc, "pipeline").rows if row[0] == label)
+
+
+def test_pipeline_table_has_a_row_per_path_and_the_ratio_to_dali(piped: dict) -> None:
+    table = _section(piped, "pipeline")
+    assert table.header == ("Path", "batch 1", "batch 32", "batch 128", "Against the CPU reference")
+    assert [row[0] for row in table.rows] == [label for label, _ in bench_pipeline.PATHS.values()]
+    ours = _path_row(piped, "nvImageCodec + CV-CUDA (this sample)")
+    # medians of the rounds; in brackets the slowest and fastest; 610 / 540, 3900 / 4100, 4200 / 5000
+    assert ours[1:4] == ("610 (549–671) 1.13×", "3,900 (3,510–4,290) 0.95×", "4,200 (3,780–4,620) 0.84×")
+    assert _path_row(piped, "DALI")[3] == "5,000 (4,500–5,500) 1.00×"
+    assert ours[4] == "max 0.050, mean 0.0040: verified"
+    pillow = _path_row(piped, "Pillow, worker processes + pinned upload")
+    assert pillow[1:] == ("skipped", "skipped", "skipped", "—")
+    text = render.format_text(piped, PIPELINE_PART)
+    assert "not measured at all: ModuleNotFoundError: No module named 'PIL'" in text
+    assert "includes decoding, preprocessing and synchronisation" in text
+    assert "at most 0.15 and the mean at most 0.02" in text
+    for label, includes in bench_pipeline.PATHS.values():
+        assert f"{label} includes: {includes}." in text
+    rst = render.to_rst(piped, PIPELINE_PART)
+    assert rst.count(".. list-table::") == 2 and rst.count(".. image:: /_generated/") == 2
+    assert _rst_warnings(rst) == ""
+
+
+def test_pipeline_rows_outside_the_tolerance_are_marked(piped: dict) -> None:
+    torchvision = next(p for p in piped["pipeline"]["paths"] if p["path"] == "torchvision")
+    torchvision["rows"][1].update(verified=False, max_difference=0.41)
+    row = _path_row(piped, "torchvision on the GPU")
+    assert row[2].endswith("0.51× NOT VERIFIED") and "NOT VERIFIED" not in row[1] + row[3]
+    assert row[4] == "max 0.410, mean 0.0040: NOT VERIFIED at batch 32"
+    finding = " ".join(_section(piped, "pipeline_finding").notes)
+    assert "Outside the CPU reference's tolerance: torchvision on the GPU" in finding
+    fig = render.render_pipeline(piped)
+    hatched = [bar for ax in fig.axes for bar in ax.patches if bar.get_hatch()]
+    assert len(hatched) == 1 and "not verified" in " ".join(t.get_text() for t in fig.axes[1].texts)
+
+
+def test_pipeline_below_dali_says_by_how_much_and_where_the_time_goes(piped: dict) -> None:
+    behind, where = _section(piped, "pipeline_finding").notes[:2]
+    # 128 images: 30.48 ms at 4,200/s against 25.60 ms at 5,000/s
+    assert behind == (
+        "At batch 128, this pipeline makes 4,200 images/s, 16% below DALI's 5,000: "
+        "4.9 ms more per batch (30.5 ms against 25.6 ms)."
+    )
+    assert "decode 24.1 ms, resize 4.2 ms, crop and normalise 1.3 ms; decode is 81% of the 29.6 ms" in where
+    stages = _section(piped, "pipeline_stages")
+    assert stages.figure == "pipeline_stages.png"
+    assert [row[1] for row in stages.rows] == ["24.10", "4.20", "1.30", "29.60", "30.48", "25.60"]
+    assert stages.rows[-1][0] == "DALI, timed (128 / its images/s)" and stages.rows[-1][2] == "86.5%"
+    ahead = _pipeline_doc(piped, _pipeline_block({**PIPELINE_RATES, "cvcuda": (610, 3900, 6000)}))
+    assert (
+        _section(ahead, "pipeline_finding")
+        .notes[0]
+        .startswith("At batch 128, this pipeline makes 6,000 images/s, 1.20× DALI's 5,000: 21.3 ms per batch")
+    )
+    no_dali = _pipeline_doc(piped, _pipeline_block({"cvcuda": PIPELINE_RATES["cvcuda"]}))
+    assert "DALI was not measured: ModuleNotFoundError" in _section(no_dali, "pipeline_finding").notes[0]
+    assert _path_row(no_dali, "nvImageCodec + CV-CUDA (this sample)")[3] == "4,200 (3,780–4,620)"
+
+
+def test_pipeline_says_no_figures_yet_when_a_results_file_has_none(example: dict) -> None:
+    for doc, why in (
+        (_pipeline_doc(example, None), "this results file predates the benchmark's pipeline part"),
+        (_pipeline_doc(example, bench_pipeline.stub("cannot import torch")["pipeline"]), "(cannot import torch)"),
+    ):
+        rst = render.to_rst(doc, PIPELINE_PART)
+        assert rst.startswith("No figures recorded yet: ") and why in rst
+        assert "list-table" not in rst and "image::" not in rst
+        assert _rst_warnings(rst) == ""
+        assert not any(s.figure for s in render.sections(doc))
+
+
+def test_pipeline_figures_fit_the_page(piped: dict, tmp_path: Path) -> None:
+    from matplotlib.text import Text
+
+    fig = render.render_pipeline(piped, tmp_path / "pipeline.png")
+    assert (tmp_path / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 32", "batch 128"]
+    for ax, batch in zip(fig.axes, bench_pipeline.BATCHES, strict=True):
+        heights = [round(bar.get_height()) for bar in ax.patches]
+        assert heights == [PIPELINE_RATES[name][bench_pipeline.BATCHES.index(batch)] for name in PIPELINE_RATES]
+        (dali_line,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert dali_line.get_ydata()[0] == PIPELINE_RATES["dali"][bench_pipeline.BATCHES.index(batch)]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [*(bench_pipeline.PATHS[name][0] for name in PIPELINE_RATES), "DALI's images/s"]
+    stages = render.render_pipeline_stages(piped, tmp_path / "stages.png")
+    (ax,) = stages.axes
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "DALI, timed"
+    assert len(ax.patches) == 3 + 2  # the steps stacked, then the two timed bars
+    for figure in (fig, stages):
+        assert figure.get_size_inches()[0] == 8.0  # shown about 800 px wide
+        texts = [t for t in figure.findobj(Text) if t.get_text().strip() and t.get_visible()]
+        assert min(t.get_fontsize() for t in texts) * 800 / (8.0 * 72) >= 11
+
+
+def test_write_docs_assets_writes_the_pipeline_part(piped: dict, tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(piped))
+    render.write_docs_assets(tmp_path, results)
+    part = (tmp_path / "performance_pipeline.rst").read_text()
+    assert part.startswith("At batch 128, this pipeline makes 4,200 images/s")
+    assert part.index(".. image:: /_generated/pipeline.png") < part.index(".. list-table::")
+    assert (tmp_path / "pipeline.png").stat().st_size > 10_000
+    assert (tmp_path / "pipeline_stages.png").stat().st_size > 10_000
+    for name in set(render.PAGE_PARTS) - {"performance_pipeline.rst"}:
+        assert "DALI" not in (tmp_path / name).read_text(), name
+
+
+def test_a_pipeline_run_is_added_to_the_others(example: dict) -> None:
+    base = {**example, "synthetic": False, "date": "2026-01-02"}
+    block = _pipeline_block()
+    doc = bench.assemble(_env(base), {"pipeline": {"pipeline": block}}, base, warnings=[], duration_s=1.0)
+    assert doc["pipeline"] == block and doc["measured"]["pipeline"] == doc["date"]
+    assert doc["results"] == base["results"] and doc["batch"] == base["batch"]
+    fresh = bench.assemble(_env(base), {"decode": bench_decode.stub("synthetic")}, base, warnings=[], duration_s=1)
+    assert fresh["pipeline"]["skipped"] == "not measured yet: run bench.py pipeline"
+    assert "No figures recorded yet: the pipeline was not measured" in render.format_text(fresh, PIPELINE_PART)
+
+
+def test_a_recorded_pipeline_block_is_what_the_benchmark_writes() -> None:
+    block = json.loads(RESULTS.read_text()).get("pipeline")
+    if block is None:
+        pytest.skip("results.json has no pipeline block yet (the page says so)")
+    assert set(block) >= set(bench_pipeline.stub(None)["pipeline"])
+    assert [p["path"] for p in block["paths"]] == list(bench_pipeline.PATHS) or block["skipped"]
+    recomputed = copy.deepcopy(block["paths"])
+    bench_pipeline.add_ratios(recomputed)
+    assert recomputed == block["paths"]
+    for path in block["paths"]:
+        assert path["rows"] or path["skipped"], path["path"]
+        for row in path["rows"]:
+            assert row["images_per_s_min"] <= row["images_per_s"] <= row["images_per_s_max"]
+            assert row["verified"] == (
+                row["max_difference"] <= block["tolerance"]["max"]
+                and row["mean_difference"] <= block["tolerance"]["mean"]
+            )
+
+
+def test_the_pipeline_part_without_a_gpu_records_why() -> None:
+    why = bench_pipeline.unavailable()
+    if why is None:
+        pytest.skip("the pipeline can run here (tests/test_gpu_jpeg_batch_pipeline.py runs it)")
+
+    class NoGpu:
+        quick = True
+
+        def guarded(self, what: dict, fn: object) -> dict:
+            raise AssertionError("measured without a usable GPU")
+
+    assert bench_pipeline.measure(NoGpu()) == {"pipeline": {"skipped": why, "paths": [], "stages": None}}
+
+
+# --------------------------------------------------------------------------- #
 # The page                                                                    #
 # --------------------------------------------------------------------------- #
 def test_performance_page_puts_the_answer_first_and_the_targets_last(built_site: Path) -> None:
     html = (built_site / "performance.html").read_text()
     assert '<img alt="Four methods' in html
     order = ["performance.png", 'id="what-is-measured-and-why"', "batch_timeline.png", 'id="performance-interop"']
-    order += ['id="performance-decode"', 'id="performance-figures"', 'id="performance-benchmark"']
+    order += ['id="performance-decode"', 'id="performance-pipeline"', 'id="performance-figures"']
+    order += ['id="performance-benchmark"']
     order += ['<span class="caption-text">Targets']  # the table
     at = [html.find(marker) for marker in order]
     assert -1 not in at and at == sorted(at), dict(zip(order, at, strict=True))
@@ -829,3 +1038,7 @@ def test_performance_page_puts_the_answer_first_and_the_targets_last(built_site:
     assert html.count("<strong>verdict</strong>") == len(TARGETS)
     assert "docs/performance/bench.py" in html
     assert " µs" in html and not re.findall(r"\d us\b", html)
+    pipeline = json.loads(RESULTS.read_text()).get("pipeline") or {}
+    measured = any(path.get("rows") for path in pipeline.get("paths") or ())
+    assert ("_images/pipeline.png" in html) is measured
+    assert ("No figures recorded yet" in html) is not measured

@@ -10,8 +10,11 @@ The one place the results are rendered, for the console and for the docs:
 * :func:`render` draws the main methods' rates as a share of the fastest
   method at each size, host -> device and device -> host side by side, sized
   for the page width, with the recommended path highlighted.
+* :func:`render_pipeline` and :func:`render_pipeline_stages` draw the JPEG
+  pipeline's images/s per batch size against DALI's, and where its time goes.
 * :func:`write_docs_assets` writes the figures and the reST for the docs build,
-  one include per part of the page (:data:`PAGE_PARTS`).
+  one include per part of the page (:data:`PAGE_PARTS`); a section that has a
+  figure (:attr:`Section.figure`) shows it above its table.
 
 A block a results file lacks, because it was recorded before the benchmark
 measured it, renders as a note saying so.
@@ -70,20 +73,31 @@ PAGE_PARTS = {
     "performance_batch.rst": ("batch",),
     "performance_interop.rst": ("stream_wait",),
     "performance_decode.rst": ("decode",),
+    "performance_pipeline.rst": ("pipeline_finding", "pipeline", "pipeline_stages"),
     "performance_table.rst": ("comparisons", "h2d", "d2h", "notes"),
     "performance_wrap.rst": ("wrap_cost",),
     "performance_targets.rst": ("targets",),
 }
 
 
+#: Sections whose notes are paragraphs on the page, not a bullet list.
+PARAGRAPHS = ("run", "pipeline_finding")
+#: Where the docs build puts the figures of write_docs_assets, from the docs'
+#: source folder (docs/_ext/interop_docs.py writes them to docs/_generated).
+FIGURES_URL = "/_generated"
+
+
 class Section(NamedTuple):
-    """A titled table (``header`` and ``rows`` of text cells) and/or notes."""
+    """A titled table (``header`` and ``rows`` of text cells) and/or notes, and
+    on the page a ``figure`` (a file of write_docs_assets) with its ``alt`` text."""
 
     key: str
     title: str = ""
     header: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
     notes: tuple[str, ...] = ()
+    figure: str = ""
+    alt: str = ""
 
 
 # --------------------------------------------------------------------------- #
@@ -510,9 +524,272 @@ def _decode_section(doc: dict[str, Any]) -> Section:
     return Section("decode", title, header if rows else (), tuple(rows), tuple(notes))
 
 
+# --------------------------------------------------------------------------- #
+# JPEG files to a model batch: the pipeline block                             #
+# --------------------------------------------------------------------------- #
+#: The pipeline part's paths as results.json names them: the sample's, and DALI's,
+#: the reference each path's images/s is divided by.
+PIPELINE_OURS, PIPELINE_REFERENCE = "cvcuda", "dali"
+#: Each path's colour in the figures: the sample's is the recommended path's blue.
+PIPELINE_COLOURS = {
+    "cvcuda": "#0a4c99",
+    "dali": "#8c8c8c",
+    "torchvision": "#e8a766",
+    "pillow": "#b35900",
+}
+#: The sample's steps, as the block's ``stages`` names them: (words in a
+#: sentence, label in the table and figure, colour).
+PIPELINE_STEPS = {
+    "decode": ("decode", "decode: header checks, nvImageCodec", "#1f77b4"),
+    "resize": ("resize", "resize: hq_resize", "#ff7f0e"),
+    "crop_normalise": ("crop and normalise", "crop, normalise, NCHW", "#2ca02c"),
+}
+PIPELINE_SIZE_IN = (8.0, 4.3)
+STAGES_SIZE_IN = (8.0, 3.1)
+
+
+def _pipeline_batches(block: dict[str, Any]) -> list[int]:
+    found = {r["batch"] for p in block.get("paths") or () for r in p.get("rows") or ()}
+    return list(block.get("batches") or sorted(found))
+
+
+def _pipeline_row(path: dict[str, Any] | None, batch: int) -> dict[str, Any] | None:
+    """The path's row at ``batch`` when it has images/s, else None."""
+    rows = (path or {}).get("rows") or ()
+    return next(
+        (r for r in rows if r["batch"] == batch and r.get("images_per_s")), None
+    )
+
+
+def _ms_per_batch(row: dict[str, Any], batch: int) -> float:
+    return 1e3 * batch / row["images_per_s"]
+
+
+def _pipeline_cell(path: dict[str, Any], batch: int) -> str:
+    """Images/s (slowest and fastest round) and the share of DALI's."""
+    row = _pipeline_row(path, batch)
+    if row is None:
+        return "skipped" if path.get("skipped") else "—"
+    low, high = row.get("images_per_s_min"), row.get("images_per_s_max")
+    text = f"{row['images_per_s']:,.0f}"
+    if low is not None and high is not None:
+        text += f" ({low:,.0f}–{high:,.0f})"
+    if row.get("ratio_to_dali") is not None:
+        text += f" {row['ratio_to_dali']:.2f}×"
+    return text if row.get("verified") else text + " NOT VERIFIED"
+
+
+def _pipeline_check(path: dict[str, Any]) -> str:
+    """The largest difference from the CPU reference and the largest mean, over
+    the batch sizes, and whether every batch was within the tolerance."""
+    rows = [r for r in path.get("rows") or () if r.get("max_difference") is not None]
+    if not rows:
+        return "—"
+    largest = max(r["max_difference"] for r in rows)
+    mean = max(r["mean_difference"] for r in rows)
+    wrong = [str(r["batch"]) for r in rows if not r.get("verified")]
+    verdict = "NOT VERIFIED at batch " + ", ".join(wrong) if wrong else "verified"
+    return f"max {largest:.3f}, mean {mean:.4f}: {verdict}"
+
+
+def _pipeline_finding_section(doc: dict[str, Any]) -> Section:
+    """The pipeline against DALI at the largest batch, where its time goes, and
+    which paths missed the tolerance; or that no figures were recorded, and why."""
+    block = doc.get("pipeline") or {}
+    paths = {p["path"]: p for p in block.get("paths") or ()}
+    if not any(p.get("rows") for p in paths.values()):
+        why = (
+            f"the pipeline was not measured ({block['skipped']})"
+            if block.get("skipped")
+            else "this results file predates the benchmark's pipeline part"
+        )
+        note = (
+            f"No figures recorded yet: {why}. A run of nox -s bench (every part) or "
+            "bench.py pipeline on a GPU machine records them."
+        )
+        return Section("pipeline_finding", notes=(note,))
+    batch = max(_pipeline_batches(block))
+    ours, dali = paths.get(PIPELINE_OURS), paths.get(PIPELINE_REFERENCE)
+    mine, theirs = _pipeline_row(ours, batch), _pipeline_row(dali, batch)
+    notes = []
+    if mine is None:
+        why = (ours or {}).get("skipped") or "no figures"
+        notes.append(f"At batch {batch}, this pipeline was not measured: {why}.")
+    elif theirs is None:
+        why = (dali or {}).get("skipped") or "no figures"
+        notes.append(
+            f"At batch {batch}, this pipeline makes {mine['images_per_s']:,.0f} "
+            f"images/s; DALI was not measured: {why}."
+        )
+    else:
+        ratio = mine["images_per_s"] / theirs["images_per_s"]
+        ms, dali_ms = _ms_per_batch(mine, batch), _ms_per_batch(theirs, batch)
+        ahead = (
+            f"{ratio:.2f}× DALI's {theirs['images_per_s']:,.0f}: {ms:.1f} ms per "
+            f"batch against DALI's {dali_ms:.1f} ms"
+            if ratio >= 1
+            else f"{1 - ratio:.0%} below DALI's {theirs['images_per_s']:,.0f}: "
+            f"{ms - dali_ms:.1f} ms more per batch ({ms:.1f} ms against "
+            f"{dali_ms:.1f} ms)"
+        )
+        notes.append(
+            f"At batch {batch}, this pipeline makes {mine['images_per_s']:,.0f} "
+            f"images/s, {ahead}."
+        )
+    stages = [s for s in block.get("stages") or () if s.get("ms") is not None]
+    if stages:
+        total = sum(s["ms"] for s in stages)
+        top = max(stages, key=lambda s: s["ms"])
+        words = {
+            s["stage"]: PIPELINE_STEPS.get(s["stage"], (s["stage"],))[0] for s in stages
+        }
+        each = ", ".join(f"{words[s['stage']]} {s['ms']:.1f} ms" for s in stages)
+        notes.append(
+            f"Where the time goes: run one at a time on a batch of "
+            f"{stages[0]['batch']}, its steps take {each}; {words[top['stage']]} is "
+            f"{top['ms'] / total:.0%} of the {total:.1f} ms (the second figure below)."
+        )
+    wrong = [
+        p.get("label", name)
+        for name, p in paths.items()
+        if any(r.get("verified") is False for r in p.get("rows") or ())
+    ]
+    if wrong:
+        notes.append(
+            f"Outside the CPU reference's tolerance: {', '.join(wrong)} "
+            "(NOT VERIFIED in the table)."
+        )
+    return Section("pipeline_finding", notes=tuple(notes))
+
+
+def _pipeline_section(doc: dict[str, Any]) -> Section:
+    """Images/s of every path at every batch size, the ratio to DALI's, and
+    each path's difference from the CPU reference."""
+    block = doc.get("pipeline") or {}
+    paths = list(block.get("paths") or ())
+    if not any(p.get("rows") for p in paths):
+        return Section("pipeline")  # the finding says there are no figures
+    batches = _pipeline_batches(block)
+    title = (
+        "JPEG files to a (N, 3, 224, 224) float16 batch on the GPU: images/s "
+        "(range of the rounds) and × DALI's"
+    )
+    if block.get("quick"):
+        title += ", quick run"
+    rows = tuple(
+        (
+            p.get("label", p["path"]),
+            *(_pipeline_cell(p, b) for b in batches),
+            _pipeline_check(p),
+        )
+        for p in paths
+    )
+    per_round = block.get("batches_per_round") or {}
+    counts = [per_round.get(str(b), per_round.get(b)) for b in batches]
+    each = ", ".join(f"{n} of {b}" for n, b in zip(counts, batches, strict=True) if n)
+    notes = [
+        f"Each cell: images/s, the median of {block.get('rounds', '?')} rounds "
+        f"(batches per round: {each or '?'}), in brackets the slowest and the "
+        "fastest round, then the share of DALI's images/s at that batch size. "
+        "Every figure includes decoding, preprocessing and synchronisation: the "
+        "time runs from a round's first batch to the end of "
+        "torch.cuda.synchronize() after its last (wallclock); the paths take turns."
+    ]
+    notes += [
+        f"{p.get('label', p['path'])} includes: {p['includes']}."
+        for p in paths
+        if p.get("includes")
+    ]
+    tolerance = block.get("tolerance") or {}
+    notes.append(
+        "Against the CPU reference (the sample's Pillow and numpy steps): each "
+        "path's first batch at each size, in normalised units; verified when the "
+        f"largest difference is at most {tolerance.get('max', '?')} and the mean "
+        f"at most {tolerance.get('mean', '?')}, the sample's tolerance. The column "
+        "gives the largest difference and the largest mean over the batch sizes."
+    )
+    for p in paths:
+        if p.get("skipped"):
+            done = [r["batch"] for r in p.get("rows") or ()]
+            when = f"beyond batch {done[-1]}" if done else "at all"
+            notes.append(
+                f"{p.get('label', p['path'])}: not measured {when}: {p['skipped']}"
+            )
+    images = block.get("images") or {}
+    if images:
+        (short, long), (small, large) = images["sides"], images["bytes"]
+        notes.append(
+            f"The files: {images['count']} JPEGs made by the sample's make_jpegs, "
+            f"{short} to {long} pixels a side, {small:,} to {large:,} bytes; each "
+            "batch takes the next files. Pillow's pool: "
+            f"{block.get('workers', '?')} worker processes; DALI: "
+            f"{block.get('dali_threads', '?')} CPU threads."
+        )
+    versions = dict(block.get("versions") or {})
+    device = versions.pop("device", None)
+    if versions:
+        listed = ", ".join(f"{name} {version}" for name, version in versions.items())
+        notes.append(f"{device or 'GPU'}, {block.get('date', 'undated')}: {listed}.")
+    labels = [p.get("label", p["path"]) for p in paths if p.get("rows")]
+    alt = (
+        f"Bars of images/s, a panel per batch size ({', '.join(map(str, batches))}), "
+        f"a bar per path ({', '.join(labels)}), each labelled with its ratio to "
+        "DALI's images/s, which a dashed line marks across the panel"
+    )
+    header = ("Path", *(f"batch {b}" for b in batches), "Against the CPU reference")
+    return Section("pipeline", title, header, rows, tuple(notes), "pipeline.png", alt)
+
+
+def _pipeline_stages_section(doc: dict[str, Any]) -> Section:
+    """This pipeline's steps, each alone, against its timed time per batch and
+    DALI's: where the time goes."""
+    block = doc.get("pipeline") or {}
+    stages = [s for s in block.get("stages") or () if s.get("ms") is not None]
+    if not stages:
+        return Section("pipeline_stages")
+    batch, total = stages[0]["batch"], sum(s["ms"] for s in stages)
+    label = {name: step[1] for name, step in PIPELINE_STEPS.items()}
+    rows = [
+        (label.get(s["stage"], s["stage"]), f"{s['ms']:.2f}", pct(s["ms"] / total))
+        for s in stages
+    ]
+    rows.append(("the steps, one at a time: sum", f"{total:.2f}", pct(1.0)))
+    paths = {p["path"]: p for p in block.get("paths") or ()}
+    for name, what in ((PIPELINE_OURS, "this pipeline"), (PIPELINE_REFERENCE, "DALI")):
+        row = _pipeline_row(paths.get(name), batch)
+        if row is not None:
+            ms = _ms_per_batch(row, batch)
+            timed = f"{what}, timed ({batch} / its images/s)"
+            rows.append((timed, f"{ms:.2f}", pct(ms / total)))
+    title = f"Where the time goes at batch {batch}: each step of this pipeline alone"
+    note = (
+        "Each step alone: from the call to the end of a torch.cuda.synchronize() "
+        f"after it, median of {block.get('stage_runs', '?')} runs after a warm-up. "
+        "In the timed runs a batch's host work (header checks, launches) can "
+        "overlap the GPU's work on the batch before; one at a time the steps "
+        "cannot, so their sum can exceed the timed time per batch."
+    )
+    alt = (
+        f"Horizontal bars in ms per batch of {batch}: this pipeline's steps run one "
+        "at a time, stacked (decode, resize, crop and normalise), above its timed "
+        "time per batch and DALI's"
+    )
+    header = ("Step", "ms per batch", "Share of the steps' sum")
+    return Section(
+        "pipeline_stages",
+        title,
+        header,
+        tuple(rows),
+        (note,),
+        "pipeline_stages.png",
+        alt,
+    )
+
+
 def sections(doc: dict[str, Any]) -> list[Section]:
     """The report, in order: run, targets, batch, comparisons, h2d, d2h, the
-    interop sections (stream_wait, wrap_cost), decode, notes."""
+    interop sections (stream_wait, wrap_cost), decode, the pipeline's
+    (pipeline_finding, pipeline, pipeline_stages), notes."""
     return [
         _run_section(doc),
         _targets_section(doc),
@@ -523,6 +800,9 @@ def sections(doc: dict[str, Any]) -> list[Section]:
         _stream_wait_section(doc),
         _wrap_cost_section(doc),
         _decode_section(doc),
+        _pipeline_finding_section(doc),
+        _pipeline_section(doc),
+        _pipeline_stages_section(doc),
         _notes_section(doc),
     ]
 
@@ -597,6 +877,11 @@ def to_rst(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
             "",
         ]
     for s in picked:
+        if s.key in PARAGRAPHS:
+            out += [rst_escape(n) for n in s.notes] + [""]
+        if s.figure:
+            url = f"{FIGURES_URL}/{s.figure}"
+            out += [f".. image:: {url}", f"   :alt: {s.alt}", "   :width: 100%", ""]
         if s.header:
             out += [f".. list-table:: {rst_escape(s.title)}", "   :header-rows: 1", ""]
             for cells in (s.header, *s.rows):
@@ -608,9 +893,7 @@ def to_rst(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
             out.append("")
         elif s.title and s.notes:
             out += [f".. rubric:: {rst_escape(s.title)}", ""]
-        if s.key == "run":
-            out += [rst_escape(n) for n in s.notes] + [""]
-        elif s.notes:
+        if s.notes and s.key not in PARAGRAPHS:
             out += [f"- {rst_escape(n)}" for n in s.notes] + [""]
     return "\n".join(out)
 
@@ -618,6 +901,23 @@ def to_rst(doc: dict[str, Any], keys: Iterable[str] | None = None) -> str:
 # --------------------------------------------------------------------------- #
 # The plot                                                                    #
 # --------------------------------------------------------------------------- #
+def _figure(size_in: tuple[float, float]) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size_in, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, out_png: Path | None) -> Any:
+    if out_png is not None:
+        out_png = Path(out_png)
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, dpi=PLOT_DPI)
+    return fig
+
+
 def _tick(n: int) -> str:
     return format_bytes(n).replace(" ", "\n")
 
@@ -627,14 +927,11 @@ def render(doc: dict[str, Any], out_png: Path | None = None) -> Any:
 
     Uses matplotlib's Agg canvas directly (no pyplot, no global backend switch).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullLocator, PercentFormatter
 
     rows = doc["results"]
     sizes = sorted({r["bytes"] for r in rows})
-    fig = Figure(figsize=PLOT_SIZE_IN, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(PLOT_SIZE_IN)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (direction, label) in zip(axes, DIRECTIONS.items(), strict=True):
         ax.axhline(100, color="0.55", lw=1.0, zorder=1)
@@ -692,11 +989,7 @@ def render(doc: dict[str, Any], out_png: Path | None = None) -> Any:
             frameon=False,
             fontsize=11,
         )
-    if out_png is not None:
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, dpi=PLOT_DPI)
-    return fig
+    return _save(fig, out_png)
 
 
 #: The timeline's colours: one per step of a frame.
@@ -707,15 +1000,12 @@ TIMELINE_SIZE_IN = (8.0, 3.4)
 def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
     """Draw the batch's timeline: one row per stream, one bar per call, from the
     GPU timestamps the benchmark recorded; returns the matplotlib Figure."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     batch = doc.get("batch") or {}
     timeline = batch.get("timeline") or {}
     spans = timeline.get("spans") or []
-    fig = Figure(figsize=TIMELINE_SIZE_IN, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(TIMELINE_SIZE_IN)
     ax = fig.subplots()
 
     def lane(span: dict[str, Any]) -> str:  # older results name the slot's stream
@@ -764,19 +1054,155 @@ def render_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
     if doc.get("synthetic"):
         title = "SYNTHETIC EXAMPLE, NOT A MEASUREMENT"
     ax.set_title(title, fontsize=12)
-    if out_png is not None:
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, dpi=PLOT_DPI)
-    return fig
+    return _save(fig, out_png)
+
+
+def _pipeline_title(doc: dict[str, Any], title: str) -> str:
+    if doc.get("synthetic"):
+        return "SYNTHETIC EXAMPLE, NOT A MEASUREMENT"
+    block = doc.get("pipeline") or {}
+    device = (block.get("versions") or {}).get("device") or doc.get("device")
+    return f"{title}, {device}" if device else title
+
+
+def render_pipeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
+    """Draw each path's images/s as a bar, a panel per batch size, with the
+    spread of the rounds, its ratio to DALI's above it and DALI's images/s
+    dashed across the panel; a bar outside the tolerance is hatched."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    block = doc.get("pipeline") or {}
+    batches = _pipeline_batches(block)
+    paths = [p for p in block.get("paths") or () if p.get("rows")]
+    fig = _figure(PIPELINE_SIZE_IN)
+    axes = fig.subplots(1, max(1, len(batches)), squeeze=False)[0]
+    reference = next((p for p in paths if p["path"] == PIPELINE_REFERENCE), None)
+    for ax, batch in zip(axes, batches, strict=False):
+        dali = _pipeline_row(reference, batch)
+        if dali is not None:
+            colour = PIPELINE_COLOURS[PIPELINE_REFERENCE]
+            ax.axhline(dali["images_per_s"], color=colour, ls=(0, (4, 2)), lw=1.2)
+        top = 0.0
+        for i, path in enumerate(paths):
+            row = _pipeline_row(path, batch)
+            if row is None:
+                continue
+            rate = row["images_per_s"]
+            low = row.get("images_per_s_min", rate)
+            high = row.get("images_per_s_max", rate)
+            unverified = row.get("verified") is False
+            ax.bar(
+                i, rate, width=0.8,
+                color=PIPELINE_COLOURS.get(path["path"], "0.5"),
+                hatch="//" if unverified else None, edgecolor="white",
+                yerr=[[rate - low], [high - rate]], capsize=3, ecolor="0.25",
+            )  # fmt: skip
+            ratio = row.get("ratio_to_dali")
+            text = "" if ratio is None else f"{ratio:.2f}×"
+            text += "\nnot verified" if unverified else ""
+            ax.annotate(
+                text, (i, high), xytext=(0, 3), textcoords="offset points",
+                ha="center", va="bottom", fontsize=9,
+            )  # fmt: skip
+            top = max(top, high)
+        ax.set_title(f"batch {batch}", fontsize=11)
+        ax.set_xticks([])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_ylim(0, 1.25 * top or 1)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.tick_params(labelsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_ylabel("images/s (median; line: the rounds' range)", fontsize=10)
+    handles = [
+        Patch(
+            color=PIPELINE_COLOURS.get(p["path"], "0.5"),
+            label=p.get("label", p["path"]),
+        )
+        for p in paths
+    ]
+    if reference is not None:
+        colour = PIPELINE_COLOURS[PIPELINE_REFERENCE]
+        line = Line2D([], [], color=colour, ls=(0, (4, 2)), label="DALI's images/s")
+        handles.append(line)
+    if handles:
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=2, frameon=False,
+            fontsize=10,
+        )  # fmt: skip
+    else:
+        axes[0].text(
+            0.5, 0.5, "no figures recorded", ha="center", transform=axes[0].transAxes
+        )
+    title = _pipeline_title(doc, "JPEG files to a model batch: images/s")
+    fig.suptitle(f"{title}\nabove each bar: its share of DALI's images/s", fontsize=11)
+    return _save(fig, out_png)
+
+
+def render_pipeline_stages(doc: dict[str, Any], out_png: Path | None = None) -> Any:
+    """Draw this pipeline's steps, each run alone, stacked in one bar, above
+    its timed time per batch and DALI's (ms per batch of the stages' size)."""
+    from matplotlib.patches import Patch
+
+    block = doc.get("pipeline") or {}
+    stages = [s for s in block.get("stages") or () if s.get("ms") is not None]
+    fig = _figure(STAGES_SIZE_IN)
+    ax = fig.subplots()
+    if not stages:
+        ax.text(0.5, 0.5, "no figures recorded", ha="center", transform=ax.transAxes)
+        return _save(fig, out_png)
+    batch = stages[0]["batch"]
+    steps = [PIPELINE_STEPS.get(s["stage"], ("", s["stage"], "0.5")) for s in stages]
+    left = 0.0
+    for stage, (_, _, colour) in zip(stages, steps, strict=True):
+        ax.barh(0, stage["ms"], left=left, height=0.6, color=colour, edgecolor="white")
+        left += stage["ms"]
+    lanes, ends = ["this pipeline,\nsteps one at a time"], [left]
+    paths = {p["path"]: p for p in block.get("paths") or ()}
+    for name, what in (
+        (PIPELINE_OURS, "this pipeline,\ntimed"),
+        (PIPELINE_REFERENCE, "DALI, timed"),
+    ):
+        row = _pipeline_row(paths.get(name), batch)
+        if row is not None:
+            ms = _ms_per_batch(row, batch)
+            ax.barh(len(lanes), ms, height=0.6, color=PIPELINE_COLOURS[name])
+            lanes.append(what)
+            ends.append(ms)
+    for lane, end in enumerate(ends):
+        ax.annotate(
+            f"{end:.1f} ms", (end, lane), xytext=(4, 0), textcoords="offset points",
+            va="center", fontsize=10,
+        )  # fmt: skip
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.18 * max(ends))
+    ax.set_xlabel(f"ms per batch of {batch}", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.legend(
+        handles=[Patch(color=colour, label=label) for _, label, colour in steps],
+        loc="outside lower center", ncols=3, frameon=False, fontsize=10,
+    )  # fmt: skip
+    ax.set_title(_pipeline_title(doc, "Where the time goes"), fontsize=11)
+    return _save(fig, out_png)
+
+
+#: The figures a section may show, by file name: file -> the function drawing it.
+FIGURES = {
+    "pipeline.png": render_pipeline,
+    "pipeline_stages.png": render_pipeline_stages,
+}
 
 
 # --------------------------------------------------------------------------- #
 # The docs build                                                              #
 # --------------------------------------------------------------------------- #
 def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, Any]:
-    """Write ``performance.png``, ``batch_timeline.png`` (one run of the batch)
-    and one reST include per entry of :data:`PAGE_PARTS` into ``out_dir``.
+    """Write ``performance.png``, ``batch_timeline.png`` (one run of the batch),
+    the figure of each section that shows one (:data:`FIGURES`) and one reST
+    include per entry of :data:`PAGE_PARTS` into ``out_dir``.
 
     Uses ``results`` if given, else ``results.json`` beside this file, else the
     synthetic ``results.example.json``, whose every include then says so.
@@ -786,6 +1212,9 @@ def write_docs_assets(out_dir: Path, results: Path | None = None) -> dict[str, A
     out_dir = Path(out_dir)
     render(doc, out_dir / "performance.png")
     render_timeline(doc, out_dir / "batch_timeline.png")
+    for section in sections(doc):
+        if section.figure:
+            FIGURES[section.figure](doc, out_dir / section.figure)
     synthetic = ".. warning::\n\n   Synthetic example numbers, not a measurement.\n\n"
     for name, keys in PAGE_PARTS.items():
         text = to_rst(doc, keys)

@@ -3,8 +3,8 @@
 
 ``bench.py`` starts one :class:`Gpu` and hands it to each part it runs
 (``bench_transfers.py``, ``bench_batch.py``, ``bench_interop.py``,
-``bench_decode.py``). A part measures with the clocks here, so that every
-number on the Performance page is taken one of three ways:
+``bench_decode.py``, ``bench_pipeline.py``). A part measures with the clocks
+here, so that every number on the Performance page is taken one of three ways:
 
 * :meth:`Gpu.on_stream` ("events"): ``cudaEventRecord`` on the call's stream
   before and after it, ``cudaEventSynchronize`` and ``cudaEventElapsedTime``;
