@@ -24,10 +24,8 @@ import functools
 import json
 import os
 import re
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,8 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 import sphinx_gallery
 from page_code import page_blocks
+from site_screenshot import served
+from switches import switched_on
 
 import preflight
 
@@ -97,12 +97,8 @@ def chomp(text: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-def require_browser_switch() -> bool:
-    return os.environ.get("REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes"}
-
-
 def _unavailable(reason: str) -> None:
-    if require_browser_switch():
+    if switched_on("REQUIRE_BROWSER"):
         pytest.fail(f"REQUIRE_BROWSER is set but {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -110,22 +106,8 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def site_url(built_site: Path) -> Iterator[str]:
     """The built site served over HTTP on 127.0.0.1 (a free port), for the session."""
-
-    class QuietHandler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(built_site))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with served(built_site) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
