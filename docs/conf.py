@@ -96,10 +96,10 @@ autodoc_typehints = "description"
 # Types only beside documented parameters (no "Return type: None" on classes),
 # and the module's type aliases by name rather than as ``Any``.
 autodoc_typehints_description_target = "documented_params"
-autodoc_type_aliases = {"DeviceLike": "DeviceLike", "StreamLike": "StreamLike"}
+autodoc_type_aliases = {"StreamLike": "StreamLike"}
 # Older Sphinx (Python 3.10's) links the aliases as classes; they are documented on
 # the API page as module data.
-nitpick_ignore = [("py:class", "DeviceLike"), ("py:class", "StreamLike")]
+nitpick_ignore = [("py:class", "StreamLike")]
 autodoc_default_options = {"members": True, "show-inheritance": False}
 add_module_names = False
 
