@@ -26,26 +26,14 @@ ERROR_EXIT = 97
 #: and PyTorch. The same two rules apply to each, written once below.
 NVIMGCODEC_SAMPLES = ("nvimagecodec_interop.py", "jpeg_batch_pipeline.py")
 
-#: memcheck flags per sample. cuda.core resolves driver entry points with
-#: cuGetProcAddress and expects "not found" for optional ones; memcheck would
-#: count each as an API error. Memory errors are still reported for these
-#: samples; only failed API calls are not (our code checks each one).
-MEMCHECK_FLAGS = {
-    "cuda_core_interop.py": ["--report-api-errors", "no"],
-    # torch and CuPy probe the driver the same way (optional entry points, device
-    # queries that may fail by design) when they start; their kernels are still checked.
-    "pytorch_interop.py": ["--report-api-errors", "no"],
-    "cupy_interop.py": ["--report-api-errors", "no"],
-    # cuda.core again, and NVRTC (Program.compile) loaded through it.
-    "cuda_python_kernel.py": ["--report-api-errors", "no"],
-    # cuda.core, and torch and CuPy when installed.
-    "dlpack_interop.py": ["--report-api-errors", "no"],
-    # nvImageCodec loads its codec libraries and probes what the device offers
-    # (hardware JPEG engine, stream-ordered allocation) at start, calls that may
-    # fail by design (and torch, where a sample uses it, as above); the decode,
-    # CV-CUDA and copy kernels are still checked.
-    **{sample: ["--report-api-errors", "no"] for sample in NVIMGCODEC_SAMPLES},
-}
+#: memcheck's flags, for every sample. Every sample imports cuda.core (the common
+#: module reads other libraries' memory with its StridedMemoryView), which resolves
+#: driver entry points with cuGetProcAddress and expects "not found" for optional
+#: ones; torch, CuPy and nvImageCodec probe the driver the same way when they start
+#: (optional entry points, device queries that may fail by design). memcheck would
+#: count each as an API error. Memory errors are still reported; only failed API
+#: calls are not (our code checks every call it makes).
+MEMCHECK_FLAGS = ["--report-api-errors", "no"]
 
 #: Errors a tool finds inside another library's own kernels, reading that library's
 #: own buffers: (sample, tool) -> (kernel namespace, why). Such a run passes when
@@ -68,7 +56,7 @@ KNOWN_FLAGS = ["--show-backtrace", "no", "--print-limit", "1000000"]
 
 def command(sanitizer: str, tool: str, sample: Path, python: str) -> list[str]:
     """The compute-sanitizer command line for one sample under one tool."""
-    flags = MEMCHECK_FLAGS.get(sample.name, []) if tool == "memcheck" else []
+    flags = list(MEMCHECK_FLAGS) if tool == "memcheck" else []
     if (sample.name, tool) in KNOWN:
         flags = [*flags, *KNOWN_FLAGS]
     return [sanitizer, "--tool", tool, *flags, "--error-exitcode", str(ERROR_EXIT), python, str(sample)]

@@ -79,7 +79,7 @@ def test_the_compiled_kernel_is_launched_again_and_again(sample: dict[str, Any],
         cuda_memcpy_h2d(host, buf)
         for _ in range(3):
             sample["sepia_in_place"](buf, stream)
-        buf.set_stream(stream)
+        buf.stream = stream
         out = download(buf, host.shape, stream)
     expected = host
     for _ in range(3):
@@ -118,7 +118,7 @@ def test_a_cudabuffer_crop_tones_only_its_window(sample: dict[str, Any], stream:
         crop = whole.crop(top=5, left=7, height=40, width=50)
         assert crop.__cuda_array_interface__["strides"][0] == 240 != 50 * 3
         sample["sepia_in_place"](crop, stream)
-        whole.set_stream(stream)
+        whole.stream = stream
         out = download(whole, host.shape, stream)
     expected = host.copy()
     expected[5:45, 7:57] = sample["sepia_reference"](host[5:45, 7:57])
@@ -131,7 +131,7 @@ def test_a_plain_cudabuffer_equals_numpy(sample: dict[str, Any], stream: Any) ->
         cuda_memcpy_h2d(host, buf)  # blocking: the buffer names the legacy stream
         assert buf.__cuda_array_interface__["strides"] is None  # packed rows
         sample["sepia_in_place"](buf, stream)
-        buf.set_stream(stream)
+        buf.stream = stream
         out = download(buf, host.shape, stream)
     np.testing.assert_array_equal(out, sample["sepia_reference"](host))
 
@@ -141,7 +141,7 @@ def test_four_channels_keep_alpha(sample: dict[str, Any], stream: Any) -> None:
     with CudaBuffer(host.shape, np.uint8) as buf:
         cuda_memcpy_h2d(host, buf)
         sample["sepia_in_place"](buf, stream)
-        buf.set_stream(stream)
+        buf.stream = stream
         out = download(buf, host.shape, stream)
     np.testing.assert_array_equal(out, sample["sepia_reference"](host))
     np.testing.assert_array_equal(out[..., 3], host[..., 3])
@@ -159,7 +159,7 @@ def test_work_pending_on_another_stream_is_waited_for(sample: dict[str, Any], st
             cuda_memcpy_h2d(host, buf, stream=other)  # pending on `other`
             assert buf.__cuda_array_interface__["stream"] == other.__cuda_stream__()[1]
             sample["sepia_in_place"](buf, stream)
-            buf.set_stream(stream)
+            buf.stream = stream
             out = download(buf, host.shape, stream)
     finally:
         other.sync()
