@@ -192,11 +192,11 @@ def test_a_gallery_page_built_without_a_gpu_shows_its_recorded_output(stem: str,
     downloads = page.index("sphx-glr-footer")
     if recorded_from_this_source(stem):
         assert "The output under each cell and the pictures are those of its last run on a GPU" in text
-        outputs = [m.start() for m in re.finditer(r'class="sphx-glr-script-out"', page)]
+        outputs = [m.start() for m in re.finditer(r'class="sphx-glr-script-out\b', page)]
         assert outputs and max(outputs) < downloads, f"{stem}: no output under its cells"
         assert ">Output<" not in page, f"{stem}: the whole output again, after the cells"
     else:
-        assert 'class="sphx-glr-script-out"' not in page
+        assert not re.search(r'class="sphx-glr-script-out\b', page)
         rubric = page.index(">Output<")
         assert rubric < downloads, f"{stem}: the recorded output comes after the downloads"
         output = recorded_gallery.DOCS / "recorded_outputs" / f"{stem}.txt"
