@@ -116,6 +116,7 @@ exclude_patterns = [
 html_theme = "pydata_sphinx_theme"
 html_title = "GPU Memory Interop Gallery"
 html_static_path = ["_static"]
+html_css_files = ["interop.css"]  # output blocks wrap their long lines
 html_favicon = "_static/favicon.svg"
 html_theme_options = {
     "navigation_with_keys": False,

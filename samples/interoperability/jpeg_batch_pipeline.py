@@ -193,7 +193,10 @@ def jpeg_shape(data: bytes, index: int) -> tuple[int, int, int]:
     if height == 0 or width == 0:
         raise ValueError(f"image {index}: JPEG of {width}x{height} pixels")
     if components == 4:
-        raise ValueError(f"image {index}: CMYK JPEG: convert it to RGB (Pillow can)")
+        raise ValueError(
+            f"image {index}: CMYK or YCCK JPEG: convert it to RGB first "
+            "(for example Pillow's Image.convert('RGB'))"
+        )
     if components not in (1, 3):
         raise ValueError(f"image {index}: JPEG with {components} colour components")
     return height, width, components
@@ -437,7 +440,7 @@ for name, bad_batch in (
     try:
         to_model_batch(bad_batch)
     except ValueError as error:
-        print(f"{name}: {error}")  # each a ValueError
+        print(f"{name}: ValueError: {error}")
     else:
         raise AssertionError(f"a batch with a {name} file was accepted")
 
