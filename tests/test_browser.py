@@ -435,6 +435,15 @@ def test_the_cuda_python_page_reads_in_seven_screens(screen: Any) -> None:
     assert top <= 2500
 
 
+def test_the_performance_page_reaches_its_full_figures_within_six_screens(screen: Any) -> None:
+    """At 1400x900: the answer, the figure and what is measured first; the full
+    figures start within 6 screens."""
+    page = screen("performance.html")
+    top = page.evaluate("() => document.getElementById('full-figures').getBoundingClientRect().top + window.scrollY")
+    print(f"Performance page: full figures at {top:.0f} px ({top / SCREEN['height']:.1f} screens)")
+    assert top <= 6 * SCREEN["height"]
+
+
 OVERFLOW_PAGES = [
     "samples/interoperability/cuda_python.html",
     *(f"samples/interoperability/{stem}.html" for stem in GUIDES),
