@@ -10,6 +10,7 @@ The build never needs the network.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,16 +20,15 @@ SAMPLES = ROOT / "samples" / "interoperability"
 sys.path.insert(0, str(SAMPLES))  # the samples import cuda_python_common; autodoc documents it
 sys.path.insert(0, str(DOCS / "_ext"))
 
+# standard library only, from the samples' folder put on sys.path above
+from preflight import SAMPLE_MODULES, gpu_unavailable_reason  # noqa: E402
+
 
 def _gallery_should_execute() -> bool:
     mode = os.environ.get("GALLERY_EXECUTE", "auto").strip().lower()
     if mode in {"1", "true", "yes"}:
         return True
     if mode in {"0", "false", "no"}:
-        return False
-    try:
-        from preflight import gpu_unavailable_reason  # standard library only
-    except ImportError:
         return False
     return gpu_unavailable_reason("cvcuda") is None
 
@@ -57,7 +57,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": ["auto_samples"],
     "filename_pattern": r".*\.py$",  # every sample is executed when the gallery runs
     # the modules the samples import: documented on the API page, not samples
-    "ignore_pattern": r"(cuda_python_common|preflight|sample_images)\.py$",
+    "ignore_pattern": "(" + "|".join(re.escape(module) for module in SAMPLE_MODULES) + ")$",
     "plot_gallery": "True" if EXECUTE_GALLERY else "False",
     "run_stale_examples": EXECUTE_EVERY_SAMPLE,
     "abort_on_example_error": True,

@@ -279,7 +279,7 @@ def test_sample_downloads(stem: str, open_page: Any) -> None:
         assert response.status == 200
         names = zipfile.ZipFile(BytesIO(response.body())).namelist()
         assert f"{stem}.py" in names and f"{stem}.ipynb" in names, f"{stem}.zip holds {names}"
-        for module in ("cuda_python_common.py", "preflight.py", "sample_images.py"):
+        for module in preflight.SAMPLE_MODULES:
             assert module in names, f"{stem}.zip lacks {module}, which the sample imports"
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "docs" / "recorded_outputs"  # what the last GPU run recorded
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 SAMPLES = [Path(name).stem for name in preflight.SAMPLES]
-MODULES = ("cuda_python_common.py", "preflight.py", "sample_images.py")
+MODULES = preflight.SAMPLE_MODULES  # what every sample imports from its folder
 #: A reST role left raw in Markdown: :class:`~x.Y`, :func:`f`, :doc:`...`, :py:meth:`...`.
 RAW_ROLE = re.compile(r":(?:py:)?[a-z]+:`")
 MARKER = re.compile(r"^[ \t]*# docs_tag:", re.M)

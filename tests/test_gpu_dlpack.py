@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interfaces import DLPackOnly  # docs/performance: the one DLPack-only wrapper
 
 from cuda_python_common import (
     CudaBuffer,
@@ -38,19 +39,6 @@ def filled(host: np.ndarray) -> CudaBuffer:
     buf = CudaBuffer(host.shape, host.dtype)
     cuda_memcpy_h2d(host, buf)
     return buf
-
-
-class OnlyDLPack:
-    """A producer that speaks DLPack and nothing else (no CAI)."""
-
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-
-    def __dlpack__(self, **kwargs: object) -> object:
-        return self.inner.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self) -> tuple[int, int]:
-        return self.inner.__dlpack_device__()
 
 
 def test_dlpack_device_is_cuda() -> None:
@@ -77,7 +65,7 @@ def test_cvcuda_and_cuda_core_take_a_dlpack_only_cudabuffer() -> None:
 
     host = image()
     buf = filled(host)
-    tensor = cvcuda.as_tensor(OnlyDLPack(buf), "HWC")
+    tensor = cvcuda.as_tensor(DLPackOnly(buf), "HWC")
     assert tensor.cuda().__cuda_array_interface__["data"][0] == buf.ptr
     flipped = cvcuda.flip(tensor, flipCode=1)
     out = np.empty_like(host)

@@ -11,19 +11,20 @@ import pytest
 from page_code import pasted
 from sample_runs import run_sample
 
+import preflight
+
 pytestmark = pytest.mark.gpu
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "samples" / "interoperability"
 PAGES_DIR = ROOT / "docs" / "samples" / "interoperability"
-MODULES = ("cuda_python_common.py", "sample_images.py", "preflight.py")
 #: The guide page meant to be pasted whole (the others show a sample's lesson only).
 PAGES = ["cuda_python.rst"]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_code_pasted_in_order_runs(page: str, tmp_path: Path) -> None:
-    for module in MODULES:
+    for module in preflight.SAMPLE_MODULES:
         shutil.copy(SAMPLES_DIR / module, tmp_path / module)
     _, script = pasted(PAGES_DIR / page, "cuda_python_common.py")
     path = tmp_path / f"{Path(page).stem}_page.py"

@@ -177,8 +177,7 @@ STEMS = [Path(name).stem for name in preflight.SAMPLES]
 
 
 def recorded_from_this_source(stem: str) -> bool:
-    md5 = recorded_gallery.RECORDED / f"{stem}.py.md5"
-    return md5.is_file() and md5.read_text() == recorded_gallery.md5_of(SAMPLES_DIR / f"{stem}.py")
+    return recorded_gallery.written_for(recorded_gallery.RECORDED / f"{stem}.py.md5", SAMPLES_DIR / f"{stem}.py")
 
 
 @pytest.mark.parametrize("stem", STEMS)

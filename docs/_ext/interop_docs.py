@@ -137,8 +137,7 @@ def _recorded_meta() -> dict[str, Any]:
 def page_of_this_source(stem: str) -> bool:
     """Whether sphinx-gallery holds a page of the sample as it is now, executed
     (by this tree's GPU build, or put back from the recording): it keeps it."""
-    md5 = GALLERY / f"{stem}.py.md5"
-    return md5.is_file() and md5.read_text() == recorded_gallery.md5_of(SAMPLES_DIR / f"{stem}.py")
+    return recorded_gallery.written_for(GALLERY / f"{stem}.py.md5", SAMPLES_DIR / f"{stem}.py")
 
 
 def recorded_cells_note(stem: str) -> str:

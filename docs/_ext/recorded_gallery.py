@@ -41,6 +41,11 @@ def md5_of(path: Path) -> str:
     return get_md5sum(path, mode="t")
 
 
+def written_for(md5: Path, source: Path) -> bool:
+    """Whether ``md5`` (a ``<sample>.py.md5``) was written for ``source`` as it is now."""
+    return md5.is_file() and md5.read_text() == md5_of(source)
+
+
 def page_files(folder: Path, stem: str) -> list[Path]:
     """A sample's files in a gallery folder, relative to it: the page, the
     notebook, the checksum of the source they were made from, and the figures
@@ -57,7 +62,7 @@ def executed(gallery: Path, stem: str) -> bool:
     """Whether the gallery holds the page of an execution of the sample as it
     is there now: sphinx-gallery writes the ``.md5`` only after a run passed."""
     md5, copy = gallery / f"{stem}.py.md5", gallery / f"{stem}.py"
-    return md5.is_file() and copy.is_file() and md5.read_text() == md5_of(copy) and (gallery / f"{stem}.rst").is_file()
+    return copy.is_file() and written_for(md5, copy) and (gallery / f"{stem}.rst").is_file()
 
 
 def record(gallery: Path, recorded: Path, stems: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -85,7 +90,7 @@ def restore(recorded: Path, gallery: Path, sources: Mapping[str, Path]) -> list[
     restored = []
     for stem, source in sources.items():
         md5 = recorded / f"{stem}.py.md5"
-        if not md5.is_file() or md5.read_text() != md5_of(source):
+        if not written_for(md5, source):
             continue  # never recorded, or the sample changed since
         gallery_md5 = gallery / f"{stem}.py.md5"
         if gallery_md5.is_file() and gallery_md5.read_text() == md5.read_text():
