@@ -20,6 +20,7 @@ from cuda.core.utils import StridedMemoryView
 
 #: Copies take their direction from the pointers: pinned or device memory, any side.
 DEFAULT = cudart.cudaMemcpyKind.cudaMemcpyDefault
+SUCCESS = cudart.cudaError_t.cudaSuccess
 #: None, an int handle, or a stream: cuda.bindings, cuda.core or CV-CUDA's.
 StreamLike = Any
 
@@ -36,12 +37,11 @@ class CudaError(RuntimeError):
 def check_cuda(result: tuple, call: str = "CUDA call") -> Any:
     """What a ``cuda.bindings`` call returned after its error code (None, the value,
     or a tuple of values); a :class:`CudaError` unless it is ``cudaSuccess``."""
-    error, *values = result
-    if error != cudart.cudaError_t.cudaSuccess:
-        raise CudaError(error, call)
-    if len(values) > 1:
-        return tuple(values)
-    return values[0] if values else None
+    if result[0] != SUCCESS:
+        raise CudaError(result[0], call)
+    if len(result) == 1:
+        return None
+    return result[1] if len(result) == 2 else result[1:]
 
 
 class CudaBuffer:
@@ -256,13 +256,14 @@ def checked_sides(
     if not isinstance(host, np.ndarray):
         kind = type(host).__name__
         raise TypeError(f"{what}: the host array must be a numpy.ndarray, not {kind}")
-    if not host.flags.c_contiguous:
+    flags = host.flags
+    if not flags.c_contiguous:
         layout = f"shape {host.shape}, strides {host.strides}"
         raise ValueError(f"{what}: the host array is not C-contiguous ({layout})")
     if not isinstance(device, CudaBuffer):
         device = wrap(device, stream, what, dlpack=False)  # ordered by cuda.core
     device.check_open()
-    if not host.flags.writeable if to_host else device.readonly:
+    if not flags.writeable if to_host else device.readonly:
         written = "the host array" if to_host else repr(device)
         raise ValueError(f"{what}: {written} is read-only")
     if host.nbytes != device.nbytes:
