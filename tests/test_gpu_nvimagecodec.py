@@ -202,3 +202,14 @@ def test_sample_prints_what_it_verified() -> None:
     assert "no copy" in out and out.count("verified") >= 4
     assert "batch of 4 decoded in one call" in out
     assert proc.stderr == "", proc.stderr
+
+
+def test_clean_up_leaves_no_codec_object_to_outlive_the_stream(nvimgcodec: Any, cvcuda: Any) -> None:
+    """After the sample's clean-up, no image, tensor or codec object is still named:
+    one left would be freed at exit, on the stream the sample destroyed."""
+    run = run_sample(SAMPLES_DIR / "nvimagecodec_interop.py", in_process=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    codec_types = (nvimgcodec.Image, nvimgcodec.CodeStream, nvimgcodec.Decoder, nvimgcodec.Encoder)
+    gpu_types = (*codec_types, cvcuda.Tensor, cvcuda.ImageBatchVarShape, cvcuda.Stream)
+    left = sorted(name for name, value in run.names.items() if isinstance(value, gpu_types))
+    assert left == [], f"still named after the clean-up: {left}"
