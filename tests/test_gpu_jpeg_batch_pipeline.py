@@ -281,3 +281,9 @@ def test_the_benchmark_runs_every_path_it_can(tmp_path: Path) -> None:
             if path["path"] in ("cvcuda", "pillow"):
                 assert row["verified"], (path["path"], row)
     assert [stage["stage"] for stage in block["stages"]] == ["decode", "resize", "crop_normalise"]
+    # one batch traced: the host's three calls in order, and GPU work for the operators
+    timeline = block["timeline"]
+    assert timeline.get("skipped") is None, timeline
+    assert [span["step"] for span in timeline["host"]] == ["decode", "resize", "crop_normalise"]
+    assert timeline["host"][-1]["end_ms"] <= timeline["batch_ms"]
+    assert timeline["gpu_busy_ms"].get("resize", 0) > 0 and timeline["streams"] >= 1, timeline

@@ -1042,3 +1042,75 @@ def test_performance_page_puts_the_answer_first_and_the_targets_last(built_site:
     measured = any(path.get("rows") for path in pipeline.get("paths") or ())
     assert ("_images/pipeline.png" in html) is measured
     assert ("No figures recorded yet" in html) is not measured
+
+
+def _trace_event(cat: str, name: str, ts: float, dur: float, **args: object) -> dict:
+    return {"ph": "X", "cat": cat, "name": name, "ts": ts, "dur": dur, "args": args}
+
+
+def _traced_batch(start: float, length: float) -> list[dict]:
+    """One batch as torch's profiler writes it (µs): the host ranges of the three
+    steps; a decode kernel on stream 13 launched from another thread's runtime call,
+    two of resize's kernels 10 µs apart and one of crop_normalise's, on stream 7."""
+    ranges = [("batch", 0, length), ("decode", 0, 6000), ("resize", 6100, 500), ("crop_normalise", 6700, 300)]
+    events = [_trace_event("user_annotation", n, start + t, d) for n, t, d in ranges]
+    for corr, (launch, ts, dur, stream) in enumerate(
+        [(5000, 5010, 900, 13), (6200, 6300, 700, 7), (6250, 7010, 790, 7), (6800, 7810, 400, 7)], start=int(start)
+    ):
+        events.append(_trace_event("cuda_runtime", "cudaLaunchKernel", start + launch, 5, correlation=corr))
+        events.append(_trace_event("kernel", f"k{corr}", start + ts, dur, correlation=corr, stream=stream))
+    return events
+
+
+def test_pipeline_timeline_from_a_trace() -> None:
+    import pipeline_timeline
+
+    # three batches: 10, 9 and 12 ms; the median (10 ms) is kept
+    events = _traced_batch(1000, 10_000) + _traced_batch(20_000, 9_000) + _traced_batch(40_000, 12_000)
+    events.append(_trace_event("kernel", "earlier", 500, 100, correlation=-1, stream=7))  # before every batch
+    timeline = pipeline_timeline.from_trace(events)
+    assert timeline["batch_ms"] == 10.0 and timeline["batch_ms_range"] == [9.0, 12.0]
+    assert [(h["step"], h["start_ms"], h["end_ms"]) for h in timeline["host"]] == [
+        ("decode", 0.0, 6.0),
+        ("resize", 6.1, 6.6),
+        ("crop_normalise", 6.7, 7.0),
+    ]
+    # lanes in order of first work; resize's two kernels 10 µs apart are one bar
+    assert [(g["lane"], g["step"], g["start_ms"], g["end_ms"]) for g in timeline["gpu"]] == [
+        (0, "decode", 5.01, 5.91),
+        (1, "resize", 6.3, 7.8),
+        (1, "crop_normalise", 7.81, 8.21),
+    ]
+    assert timeline["streams"] == 2
+    assert timeline["gpu_busy_ms"] == {"decode": 0.9, "resize": 1.5, "crop_normalise": 0.4}
+    with pytest.raises(ValueError, match="no batch range"):
+        pipeline_timeline.from_trace([e for e in events if e["name"] != "batch"])
+
+
+def test_pipeline_timeline_is_drawn_tabled_and_found(piped: dict, tmp_path: Path) -> None:
+    import pipeline_timeline
+
+    traced = pipeline_timeline.from_trace(_traced_batch(1000, 10_000))
+    doc = {**piped, "pipeline": {**piped["pipeline"], "timeline": {"batch": 128, "runs": 5, **traced}}}
+    section = _section(doc, "pipeline_timeline")
+    assert section.figure == "pipeline_timeline.png" and section.title == "One batch of 128 as a timeline"
+    assert [row[1:] for row in section.rows] == [
+        ("6.00", "0.90"),
+        ("0.50", "1.50"),
+        ("0.30", "0.40"),
+        ("10.00", "2.80"),
+    ]
+    finding = " ".join(_section(doc, "pipeline_finding").notes)
+    assert "one batch of 128 takes 10.0 ms. The host spends 6.0 ms of it inside the decode call" in finding
+    assert "kernels and copies for 2.8 ms in all, 0.9 ms of them for the decode" in finding
+    assert _rst_warnings(render.to_rst(doc, PIPELINE_PART)) == ""
+    fig = render.render_pipeline_timeline(doc, tmp_path / "timeline.png")
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["host: the\nsample's calls", "GPU stream 1", "GPU stream 2"]
+    assert len(ax.patches) == 3 + 3  # the host's three calls, the GPU's three bars
+    dali_ms = 1e3 * 128 / PIPELINE_RATES["dali"][-1]
+    assert sorted(line.get_xdata()[0] for line in ax.get_lines()) == [10.0, dali_ms]
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
+    skipped = {**piped, "pipeline": {**piped["pipeline"], "timeline": {"runs": 5, "skipped": "RuntimeError: no CUPTI"}}}
+    assert _section(skipped, "pipeline_timeline").notes == ("Not drawn: RuntimeError: no CUPTI.",)
+    assert not _section(piped, "pipeline_timeline").notes  # results older than the timeline

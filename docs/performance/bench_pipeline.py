@@ -14,8 +14,8 @@ batch 1, 32 and 128: wall clock from a round's first batch to the end of
 DALI started ahead, paying back those it finished before the round); paths in
 turns; median, min and max of the rounds. Each path's first batch is checked
 against the sample's CPU reference; a path that cannot run (DALI or torchvision
-not installed) is recorded with why. ``stages``: each step of the sample's
-pipeline at batch 128, alone, until synchronized (median of ``stage_runs``).
+not installed) is recorded with why. At batch 128, ``stages``: each step alone,
+until synchronized; ``timeline``: one batch, host and GPU (pipeline_timeline).
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ from typing import Any
 
 import numpy as np
 
+import pipeline_timeline as timeline
 from timing import Gpu, say, time_interleaved, why
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "samples" / "interoperability" / "jpeg_batch_pipeline.py"
 RESULTS, KEY = HERE / "results.json", "pipeline"
 IMAGES, SEED = 256, 0  # JPEG files made once; batch k of B takes files kB..kB+B-1
-BATCHES = (1, 32, 128)
+BATCHES, TRACED = (1, 32, 128), 5  # batch sizes; batches traced for the timeline
 ROUNDS = {False: 5, True: 2}  # per path and batch size; key: --quick
 PER_ROUND = {False: {1: 100, 32: 12, 128: 6}, True: {1: 20, 32: 3, 128: 2}}
 WORKERS, THREADS = min(16, os.cpu_count() or 4), 8  # Pillow's pool, DALI's
@@ -325,6 +326,8 @@ def measure_all(quick: bool, workers: int = WORKERS, threads: int = THREADS) -> 
                 paths[name]["rows"][-1].update(rates(seconds, count * size))
         if not paths["cvcuda"]["skipped"]:
             result["stages"] = stages(run, max(BATCHES), result["stage_runs"])
+            batches = run.files(max(BATCHES))
+            result["timeline"] = timeline.measure(defs, stream, batches, TRACED)
     finally:
         pool.terminate()
         torch.cuda.synchronize()

@@ -73,7 +73,12 @@ PAGE_PARTS = {
     "performance_batch.rst": ("batch",),
     "performance_interop.rst": ("stream_wait",),
     "performance_decode.rst": ("decode",),
-    "performance_pipeline.rst": ("pipeline_finding", "pipeline", "pipeline_stages"),
+    "performance_pipeline.rst": (
+        "pipeline_finding",
+        "pipeline",
+        "pipeline_stages",
+        "pipeline_timeline",
+    ),
     "performance_table.rst": ("comparisons", "h2d", "d2h", "notes"),
     "performance_wrap.rst": ("wrap_cost",),
     "performance_targets.rst": ("targets",),
@@ -649,6 +654,18 @@ def _pipeline_finding_section(doc: dict[str, Any]) -> Section:
             f"{stages[0]['batch']}, its steps take {each}; {words[top['stage']]} is "
             f"{top['ms'] / total:.0%} of the {total:.1f} ms (the second figure below)."
         )
+    timeline = block.get("timeline") or {}
+    if timeline.get("host"):
+        host = {h["step"]: h["end_ms"] - h["start_ms"] for h in timeline["host"]}
+        busy = timeline.get("gpu_busy_ms") or {}
+        notes.append(
+            f"Traced alone from an idle GPU, one batch of {timeline['batch']} takes "
+            f"{timeline['batch_ms']:.1f} ms. The host spends "
+            f"{host.get('decode', 0):.1f} ms of it inside the decode call, and the "
+            f"GPU runs kernels and copies for {sum(busy.values()):.1f} ms in all, "
+            f"{busy.get('decode', 0):.1f} ms of them for the decode (the timeline "
+            "below)."
+        )
     wrong = [
         p.get("label", name)
         for name, p in paths.items()
@@ -786,10 +803,51 @@ def _pipeline_stages_section(doc: dict[str, Any]) -> Section:
     )
 
 
+def _pipeline_timeline_section(doc: dict[str, Any]) -> Section:
+    """One batch of this pipeline as torch's profiler traced it: each step's time
+    in its host call and in the GPU work that call launched."""
+    timeline = (doc.get("pipeline") or {}).get("timeline") or {}
+    if not timeline:  # no pipeline, or results older than the timeline
+        return Section("pipeline_timeline")
+    title = f"One batch of {timeline.get('batch', '?')} as a timeline"
+    if not timeline.get("host"):
+        why = timeline.get("skipped") or "no batch traced"
+        return Section("pipeline_timeline", title, notes=(f"Not drawn: {why}.",))
+    host = {h["step"]: h["end_ms"] - h["start_ms"] for h in timeline["host"]}
+    busy = timeline.get("gpu_busy_ms") or {}
+    label = {name: step[1] for name, step in PIPELINE_STEPS.items()}
+    rows = [
+        (label.get(step, step), f"{host.get(step, 0):.2f}", f"{busy.get(step, 0):.2f}")
+        for step in dict.fromkeys([*host, *busy])
+    ]
+    whole = "the whole batch, to the end of torch.cuda.synchronize()"
+    rows.append((whole, f"{timeline['batch_ms']:.2f}", f"{sum(busy.values()):.2f}"))
+    low, high = timeline.get("batch_ms_range") or ("?", "?")
+    note = (
+        f"torch's profiler traced {timeline.get('runs', '?')} batches, each started "
+        f"on an idle GPU ({low} to {high} ms); this is the median one. Host: the "
+        "time inside the sample's call for the step. GPU: the kernels and copies "
+        "that call launched, from any library and on any stream (the profiler sees "
+        f"them all: {timeline.get('streams', '?')} streams here), overlaps counted "
+        "once. The GPU's hardware JPEG decoder runs no kernels: its work shows only "
+        "as time in the host's decode call. Tracing adds a little to every launch."
+    )
+    alt = (
+        "A timeline of one batch in ms: a lane for the host's calls (decode, "
+        "resize, crop and normalise) and a lane per GPU stream with the kernels "
+        "and copies of each step, a dashed line where the batch ends"
+    )
+    header = ("Step", "Host, in the call: ms", "GPU, kernels and copies: ms")
+    figure = "pipeline_timeline.png"
+    return Section(
+        "pipeline_timeline", title, header, tuple(rows), (note,), figure, alt
+    )
+
+
 def sections(doc: dict[str, Any]) -> list[Section]:
     """The report, in order: run, targets, batch, comparisons, h2d, d2h, the
     interop sections (stream_wait, wrap_cost), decode, the pipeline's
-    (pipeline_finding, pipeline, pipeline_stages), notes."""
+    (pipeline_finding, pipeline, pipeline_stages, pipeline_timeline), notes."""
     return [
         _run_section(doc),
         _targets_section(doc),
@@ -803,6 +861,7 @@ def sections(doc: dict[str, Any]) -> list[Section]:
         _pipeline_finding_section(doc),
         _pipeline_section(doc),
         _pipeline_stages_section(doc),
+        _pipeline_timeline_section(doc),
         _notes_section(doc),
     ]
 
@@ -1189,10 +1248,62 @@ def render_pipeline_stages(doc: dict[str, Any], out_png: Path | None = None) -> 
     return _save(fig, out_png)
 
 
+def render_pipeline_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
+    """Draw one traced batch: the host's calls in one lane, the GPU work of each
+    step in a lane per stream, where the batch ends and DALI's time per batch."""
+    from matplotlib.patches import Patch
+
+    block = doc.get("pipeline") or {}
+    timeline = block.get("timeline") or {}
+    fig = _figure(TIMELINE_SIZE_IN)
+    ax = fig.subplots()
+    if not timeline.get("host"):
+        why = timeline.get("skipped") or "no timeline recorded"
+        ax.text(0.5, 0.5, why, ha="center", transform=ax.transAxes, fontsize=10)
+        return _save(fig, out_png)
+    streams = timeline.get("streams") or 0
+    lanes = [
+        "host: the\nsample's calls",
+        *(f"GPU stream {n + 1}" for n in range(streams)),
+    ]
+    spans = [(0, h) for h in timeline["host"]]
+    spans += [(1 + g["lane"], g) for g in timeline.get("gpu") or ()]
+    for lane, span in spans:
+        colour = PIPELINE_STEPS.get(span["step"], ("", "", "0.6"))[2]
+        width = span["end_ms"] - span["start_ms"]
+        ax.barh(lane, width, left=span["start_ms"], height=0.6, color=colour, lw=0)
+    end = timeline["batch_ms"]
+    marks = [(end, "0.25", "--", f"synchronized: {end:.1f} ms")]
+    dali = {p["path"]: p for p in block.get("paths") or ()}.get(PIPELINE_REFERENCE)
+    row = _pipeline_row(dali, timeline["batch"])
+    if row is not None:
+        ms = _ms_per_batch(row, timeline["batch"])
+        marks.append((ms, PIPELINE_COLOURS["dali"], ":", f"DALI, timed: {ms:.1f} ms a batch"))
+    for at, colour, style, text in marks:
+        ax.axvline(at, color=colour, ls=style, lw=1.5)
+        ax.annotate(
+            text, (at, len(lanes) - 0.5), xytext=(3, 2), textcoords="offset points",
+            fontsize=9, color=colour, va="bottom",
+        )  # fmt: skip
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(len(lanes) - 0.4, -0.6)
+    ax.set_xlim(0, 1.12 * max(at for at, *_ in marks))
+    ax.set_xlabel(f"ms from the start of a batch of {timeline['batch']}", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    steps = [Patch(color=c, label=label) for _, label, c in PIPELINE_STEPS.values()]
+    fig.legend(
+        handles=steps, loc="outside lower center", ncols=3, frameon=False, fontsize=10
+    )
+    ax.set_title(_pipeline_title(doc, "One batch, traced"), fontsize=11)
+    return _save(fig, out_png)
+
+
 #: The figures a section may show, by file name: file -> the function drawing it.
 FIGURES = {
     "pipeline.png": render_pipeline,
     "pipeline_stages.png": render_pipeline_stages,
+    "pipeline_timeline.png": render_pipeline_timeline,
 }
 
 
