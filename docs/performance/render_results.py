@@ -834,8 +834,9 @@ def _pipeline_timeline_section(doc: dict[str, Any]) -> Section:
     )
     alt = (
         "A timeline of one batch in ms: a lane for the host's calls (decode, "
-        "resize, crop and normalise) and a lane per GPU stream with the kernels "
-        "and copies of each step, a dashed line where the batch ends"
+        "resize, crop and normalise) and a lane for the GPU's kernels and copies "
+        "of each step on any stream (a kernel of a few µs: a hairline), a dashed line "
+        "where the batch ends and a dotted one at DALI's time per batch"
     )
     header = ("Step", "Host, in the call: ms", "GPU, kernels and copies: ms")
     figure = "pipeline_timeline.png"
@@ -1248,9 +1249,21 @@ def render_pipeline_stages(doc: dict[str, Any], out_png: Path | None = None) -> 
     return _save(fig, out_png)
 
 
+def merged_spans(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``spans`` (start, end) sorted, overlapping ones joined: what a lane draws."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def render_pipeline_timeline(doc: dict[str, Any], out_png: Path | None = None) -> Any:
     """Draw one traced batch: the host's calls in one lane, the GPU work of each
-    step in a lane per stream, where the batch ends and DALI's time per batch."""
+    step, on whichever stream, in another; where the batch ends, and DALI's
+    time per batch."""
     from matplotlib.patches import Patch
 
     block = doc.get("pipeline") or {}
@@ -1262,23 +1275,22 @@ def render_pipeline_timeline(doc: dict[str, Any], out_png: Path | None = None) -
         ax.text(0.5, 0.5, why, ha="center", transform=ax.transAxes, fontsize=10)
         return _save(fig, out_png)
     streams = timeline.get("streams") or 0
-    lanes = [
-        "host: the\nsample's calls",
-        *(f"GPU stream {n + 1}" for n in range(streams)),
-    ]
-    spans = [(0, h) for h in timeline["host"]]
-    spans += [(1 + g["lane"], g) for g in timeline.get("gpu") or ()]
-    for lane, span in spans:
-        colour = PIPELINE_STEPS.get(span["step"], ("", "", "0.6"))[2]
-        width = span["end_ms"] - span["start_ms"]
-        ax.barh(lane, width, left=span["start_ms"], height=0.6, color=colour, lw=0)
+    lanes = ["host: the\nsample's calls", f"GPU: kernels,\ncopies ({streams} streams)"]
+    for lane, spans in enumerate((timeline["host"], timeline.get("gpu") or ())):
+        for step in dict.fromkeys(span["step"] for span in spans):
+            colour = PIPELINE_STEPS.get(step, ("", "", "0.6"))[2]
+            own = [(s["start_ms"], s["end_ms"]) for s in spans if s["step"] == step]
+            bars = [(a, b - a) for a, b in merged_spans(own)]  # an edge: a hairline
+            ax.broken_barh(bars, (lane - 0.3, 0.6), color=colour, ec=colour, lw=0.4)
     end = timeline["batch_ms"]
     marks = [(end, "0.25", "--", f"synchronized: {end:.1f} ms")]
     dali = {p["path"]: p for p in block.get("paths") or ()}.get(PIPELINE_REFERENCE)
     row = _pipeline_row(dali, timeline["batch"])
     if row is not None:
         ms = _ms_per_batch(row, timeline["batch"])
-        marks.append((ms, PIPELINE_COLOURS["dali"], ":", f"DALI, timed: {ms:.1f} ms a batch"))
+        marks.append(
+            (ms, PIPELINE_COLOURS["dali"], ":", f"DALI, timed: {ms:.1f} ms a batch")
+        )
     for at, colour, style, text in marks:
         ax.axvline(at, color=colour, ls=style, lw=1.5)
         ax.annotate(
@@ -1286,7 +1298,7 @@ def render_pipeline_timeline(doc: dict[str, Any], out_png: Path | None = None) -
             fontsize=9, color=colour, va="bottom",
         )  # fmt: skip
     ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(len(lanes) - 0.4, -0.6)
+    ax.set_ylim(len(lanes) - 0.2, -0.6)
     ax.set_xlim(0, 1.12 * max(at for at, *_ in marks))
     ax.set_xlabel(f"ms from the start of a batch of {timeline['batch']}", fontsize=11)
     ax.tick_params(labelsize=10)
