@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from render_results import format_bytes, pct, ratios_to_best
-from targets import DIRECTIONS, OVERHEAD_BYTES, PINNED_RAW_MIN, RATIO_BYTES
+from targets import DIRECTIONS, OVERHEAD_BYTES, PINNED_COMPARED, RATIO_BYTES
 from timing import GiB, Gpu, KiB, MiB, say, time_interleaved, why
 from transfer_methods import (
     METHODS,
@@ -309,7 +309,7 @@ def measure(gpu: Gpu) -> dict[str, Any]:
                 rows = run_method(gpu, spec, res)
                 results.extend(rows)
                 say(f"{format_bytes(n):>7} {spec.name:<36} {_rates(rows)}")
-            memories = ["pinned"] if n in PINNED_RAW_MIN else []
+            memories = ["pinned"] if n in PINNED_COMPARED else []
             memories += ["pageable"] if n == ratio_bytes else []
             for memory in memories:
                 entry = gpu.guarded(
