@@ -29,6 +29,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin
+from sample_runs import run_sample
 
 from preflight import EXIT_GPU_UNAVAILABLE
 
@@ -221,14 +222,12 @@ def test_the_tolerance_is_what_the_sample_says(defs: Any) -> None:
 # --------------------------------------------------------------------------- #
 # The sample where it cannot run                                               #
 # --------------------------------------------------------------------------- #
-#: Runs the sample as ``python <sample>`` would, with a device that the runtime
-#: reports (none needed: nothing reaches the GPU before the preflight decides).
+#: Started before the sample (Python imports ``sitecustomize`` from the path):
+#: a device that the runtime reports, so that the preflight goes on to the
+#: packages. None is needed: nothing reaches the GPU before the preflight decides.
 WITH_A_DEVICE = """
-import runpy, sys
 from cuda.bindings import runtime
 runtime.cudaGetDeviceCount = lambda: (runtime.cudaError_t.cudaSuccess, 1)
-sys.argv = [sys.argv[1]]
-runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
@@ -236,21 +235,14 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 def test_a_missing_package_is_named_in_one_line(missing: str, tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     (shadow / "nvidia").mkdir(parents=True)
+    (shadow / "sitecustomize.py").write_text(WITH_A_DEVICE)
     (shadow / "cvcuda.py").write_text("")  # imports: the check goes on to the next
     (shadow / "nvidia" / "__init__.py").write_text("")  # hides any installed nvidia.*
     if missing == "torch":
         (shadow / "nvidia" / "nvimgcodec.py").write_text("")
         (shadow / "torch.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # staged wheels
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), str(SAMPLES_DIR), *rest])}
-    proc = subprocess.run(
-        [sys.executable, "-c", WITH_A_DEVICE, str(SAMPLE)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_sample(SAMPLE, cwd=tmp_path, PYTHONPATH=os.pathsep.join([str(shadow), *rest]))
     assert proc.returncode == EXIT_GPU_UNAVAILABLE, proc.stdout + proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     (line,) = proc.stderr.splitlines()
