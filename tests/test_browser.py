@@ -138,9 +138,13 @@ def context(browser: Any, site_url: str) -> Iterator[Any]:
 
 
 class LoadedPage:
-    """A page, with the console errors, uncaught exceptions and off-site requests seen while it loaded."""
+    """A page, with the console errors, uncaught exceptions and off-site requests seen while it loaded.
 
-    def __init__(self, context: Any, url: str) -> None:
+    ``settle``: also wait until the network has been idle for 500 ms (late requests, lazy
+    images), for the tests that judge those; the others read the DOM once it has loaded.
+    """
+
+    def __init__(self, context: Any, url: str, *, settle: bool = False) -> None:
         self.errors: list[str] = []
         self.offsite: list[str] = []
         self.page = context.new_page()
@@ -159,7 +163,8 @@ class LoadedPage:
         )
         response = self.page.goto(url, wait_until="load")
         assert response is not None and response.status == 200, f"{url}: {response and response.status}"
-        self.page.wait_for_load_state("networkidle")
+        if settle:
+            self.page.wait_for_load_state("networkidle")
 
     def _console(self, msg: Any) -> None:
         # Chromium asks every site for /favicon.ico on its own; the site has no favicon, and
@@ -170,8 +175,8 @@ class LoadedPage:
 
 @pytest.fixture
 def open_page(context: Any, site_url: str) -> Any:
-    def _open(path: str) -> LoadedPage:
-        return LoadedPage(context, urljoin(site_url, path))
+    def _open(path: str, *, settle: bool = False) -> LoadedPage:
+        return LoadedPage(context, urljoin(site_url, path), settle=settle)
 
     return _open
 
@@ -194,7 +199,7 @@ def code_blocks(page: Any) -> list[str]:
 def test_page_loads_cleanly_and_its_links_answer(
     path: str, open_page: Any, site_url: str, link_status: dict[str, int]
 ) -> None:
-    loaded = open_page(path)
+    loaded = open_page(path, settle=True)
     page = loaded.page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{PAGES[path]}.png"), full_page=True)
@@ -318,7 +323,7 @@ def test_each_gallery_card_has_its_own_thumbnail(open_page: Any, site_url: str) 
 
 @pytest.mark.parametrize("stem", SAMPLES)
 def test_sample_page_shows_a_picture(stem: str, open_page: Any) -> None:
-    page = open_page(f"auto_samples/{stem}.html").page
+    page = open_page(f"auto_samples/{stem}.html", settle=True).page
     sizes = page.eval_on_selector_all(
         "article.bd-article img",
         "els => els.filter(e => e.complete).map(e => [e.src, e.naturalWidth, e.naturalHeight])",
@@ -333,7 +338,7 @@ def test_sample_page_shows_a_picture(stem: str, open_page: Any) -> None:
 
 
 def test_installation_tabs_switch_to_cuda_12(open_page: Any) -> None:
-    loaded = open_page("installation.html")
+    loaded = open_page("installation.html", settle=True)
     page = loaded.page
     first_set = page.locator("article .sd-tab-set").first
     cu12 = first_set.locator("div.sd-tab-content").filter(has_text="cvcuda-cu12")
@@ -360,7 +365,7 @@ def screen(browser: Any, site_url: str) -> Iterator[Any]:
     """A page opener at the size the site is read at, 1400x900."""
     context = browser.new_context(viewport=SCREEN)
     try:
-        yield lambda path: LoadedPage(context, urljoin(site_url, path)).page
+        yield lambda path: LoadedPage(context, urljoin(site_url, path), settle=True).page
     finally:
         context.close()
 
