@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from render_results import merged_spans
 from timing import why
 
 #: The sample's steps, as ``ToModelBatch`` names its methods, in order.
@@ -114,13 +115,13 @@ def from_trace(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     gpu = [
         {"lane": lanes.index(stream), "step": step, "start_ms": a, "end_ms": b}
         for (stream, step), spans in work.items()
-        for a, b in merged(spans)
+        for a, b in merged_spans(spans, MERGE_MS)
     ]
     gpu.sort(key=lambda g: (g["lane"], g["start_ms"]))
     busy = {}  # a step's GPU time: its spans on every stream, overlaps once
     for step in dict.fromkeys(g["step"] for g in gpu):
         spans = [(g["start_ms"], g["end_ms"]) for g in gpu if g["step"] == step]
-        busy[step] = round(sum(b - a for a, b in merged(spans, gap=0)), 3)
+        busy[step] = round(sum(b - a for a, b in merged_spans(spans)), 3)
     return {
         "batch_ms": ms(end),
         "batch_ms_range": [round(batches[0]["dur"] / 1e3, 3),
@@ -130,14 +131,3 @@ def from_trace(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "streams": len(lanes),
         "gpu_busy_ms": busy,
     }  # fmt: skip
-
-
-def merged(spans: list[tuple[float, float]], gap: float = MERGE_MS) -> list:
-    """``spans`` sorted, those less than ``gap`` apart joined into one."""
-    out: list[list[float]] = []
-    for begin, end in sorted(spans):
-        if out and begin - out[-1][1] <= gap:
-            out[-1][1] = max(out[-1][1], end)
-        else:
-            out.append([begin, end])
-    return [(begin, end) for begin, end in out]

@@ -656,8 +656,7 @@ def _pipeline_finding_section(doc: dict[str, Any]) -> Section:
         )
     timeline = block.get("timeline") or {}
     if timeline.get("host"):
-        host = {h["step"]: h["end_ms"] - h["start_ms"] for h in timeline["host"]}
-        busy = timeline.get("gpu_busy_ms") or {}
+        host, busy = _step_times(timeline)
         notes.append(
             f"Traced alone from an idle GPU, one batch of {timeline['batch']} takes "
             f"{timeline['batch_ms']:.1f} ms. The host spends "
@@ -803,6 +802,12 @@ def _pipeline_stages_section(doc: dict[str, Any]) -> Section:
     )
 
 
+def _step_times(timeline: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each step's ms inside its host call, and its GPU busy ms, of a traced batch."""
+    host = {h["step"]: h["end_ms"] - h["start_ms"] for h in timeline["host"]}
+    return host, timeline.get("gpu_busy_ms") or {}
+
+
 def _pipeline_timeline_section(doc: dict[str, Any]) -> Section:
     """One batch of this pipeline as torch's profiler traced it: each step's time
     in its host call and in the GPU work that call launched."""
@@ -813,8 +818,7 @@ def _pipeline_timeline_section(doc: dict[str, Any]) -> Section:
     if not timeline.get("host"):
         why = timeline.get("skipped") or "no batch traced"
         return Section("pipeline_timeline", title, notes=(f"Not drawn: {why}.",))
-    host = {h["step"]: h["end_ms"] - h["start_ms"] for h in timeline["host"]}
-    busy = timeline.get("gpu_busy_ms") or {}
+    host, busy = _step_times(timeline)
     label = {name: step[1] for name, step in PIPELINE_STEPS.items()}
     rows = [
         (label.get(step, step), f"{host.get(step, 0):.2f}", f"{busy.get(step, 0):.2f}")
@@ -1249,11 +1253,14 @@ def render_pipeline_stages(doc: dict[str, Any], out_png: Path | None = None) -> 
     return _save(fig, out_png)
 
 
-def merged_spans(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """``spans`` (start, end) sorted, overlapping ones joined: what a lane draws."""
+def merged_spans(
+    spans: Sequence[tuple[float, float]], gap: float = 0.0
+) -> list[tuple[float, float]]:
+    """``spans`` (start, end) sorted, those that overlap or lie at most ``gap``
+    apart joined into one: what a timeline lane draws."""
     out: list[tuple[float, float]] = []
     for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
+        if out and start - out[-1][1] <= gap:
             out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
             out.append((start, end))
