@@ -137,6 +137,7 @@ def upgrade_results(doc: dict[str, Any]) -> dict[str, Any]:
     new = {"schema": SCHEMA, **copy.deepcopy(doc)}
     new["schema"] = SCHEMA
     add_ratios(new["results"])
+    new.setdefault("frameworks", [])  # a run from before the side-by-side comparison
     if schema == 1:
         old = new.get("helper_vs_raw")
         new["helper_vs_raw"] = [{"memory": "pageable", **old}] if old else []

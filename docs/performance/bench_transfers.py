@@ -11,6 +11,8 @@ against the raw binding (``bench.py transfers``).
   pageable synchronous call (median of 5,000 calls each: the per-call
   overhead), the pinned async rate at 64 KiB and 1 MiB, and the pageable rate
   at 256 MiB.
+* The helpers against CuPy and PyTorch side by side at every size, on the same
+  memory and stream (``side_by_side.py``): what the frameworks target judges.
 
 Synchronous methods are timed "wallclock", stream-ordered ones with "events"
 (:data:`TIMERS`); the per-call overhead times the call alone. Every point
@@ -21,7 +23,7 @@ that cannot be measured (a 1 GiB pinned allocation that fails) is recorded
 with ``"skipped": "<why>"`` and the run goes on.
 
 Blocks of ``results.json``: ``results`` (one row per method, direction and
-size), ``overhead_us``, ``helper_vs_raw``, ``methods`` and the run's
+size), ``overhead_us``, ``helper_vs_raw``, ``frameworks``, ``methods`` and the run's
 ``sizes``, ``repeats``, ``repeats_small``, ``small_bytes``, ``timers``.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+import side_by_side
 from render_results import format_bytes, pct, ratios_to_best
 from targets import DIRECTIONS, OVERHEAD_BYTES, PINNED_COMPARED, RATIO_BYTES
 from timing import GiB, Gpu, KiB, MiB, say, time_interleaved, why
@@ -59,8 +62,7 @@ TIMERS = {
     ),
     "wallclock": (
         "time.perf_counter() before the call and after the call plus "
-        "cudaDeviceSynchronize() (PyTorch pinned: torch.cuda.synchronize()) -- "
-        "one copy per sample"
+        "cudaDeviceSynchronize() -- one copy per sample"
     ),
 }
 
@@ -278,6 +280,7 @@ def stub(skipped: str | None) -> dict[str, Any]:
         "results": [],
         "overhead_us": note,
         "helper_vs_raw": [],
+        "frameworks": [],
     }
 
 
@@ -292,6 +295,7 @@ def measure(gpu: Gpu) -> dict[str, Any]:
     specs = [s for s in METHODS if available(gpu, s)]
     results: list[dict[str, Any]] = []
     helper_vs_raw: list[dict[str, Any]] = []
+    frameworks: list[dict[str, Any]] = []
     for n in sizes:
         started = time.perf_counter()
         try:
@@ -318,6 +322,9 @@ def measure(gpu: Gpu) -> dict[str, Any]:
                 )
                 helper_vs_raw.append(entry)
                 say(f"{format_bytes(n):>7} helpers vs raw, {memory}: {_ratios(entry)}")
+            side = gpu.guarded({"bytes": n}, lambda r=res: side_by_side.measure(gpu, r))
+            frameworks.append(side)
+            say(f"{format_bytes(n):>7} side by side: {_side(side)}")
         finally:
             gpu.warnings.extend(f"{format_bytes(n)} clean-up: {e}" for e in res.close())
             gpu.release_frameworks()
@@ -342,6 +349,7 @@ def measure(gpu: Gpu) -> dict[str, Any]:
         "results": add_ratios(results),
         "overhead_us": overhead_us,
         "helper_vs_raw": helper_vs_raw,
+        "frameworks": frameworks,
     }
 
 
@@ -357,3 +365,12 @@ def _ratios(entry: dict[str, Any]) -> str:
     if entry.get("skipped"):
         return f"skipped ({entry['skipped']})"
     return ", ".join(f"{d} {pct(entry[d]['ratio'])}" for d in DIRECTIONS)
+
+
+def _side(entry: dict[str, Any]) -> str:
+    if entry.get("skipped"):
+        return f"skipped ({entry['skipped']})"
+    return "; ".join(
+        f"{d} " + ", ".join(f"{name} {gbps:.2f}" for name, gbps in entry[d].items())
+        for d in DIRECTIONS
+    )

@@ -54,6 +54,12 @@ TORCH_PINNED = "PyTorch pinned non_blocking"
 CORE_PINNED = "cuda.core Buffer.copy_from (pinned)"
 #: The path the samples recommend for streaming: highlighted in the plot.
 RECOMMENDED = HELPERS_PINNED
+#: The calls of the side-by-side comparison (side_by_side.py), the helpers first.
+SIDE_BY_SIDE = ("helpers", "CuPy set / get", "PyTorch copy_")
+#: Side by side, the helpers count as at another call's rate down to this share
+#: below it: from 16 MiB the three calls make the same copy, and their medians
+#: differ by noise of about this size.
+AT_TOLERANCE = 0.005
 #: The plot's lines: (method, colour, line style, line width); drawn in this
 #: order, so the recommended path comes last and lies on top.
 PLOT_LINES = (
@@ -79,7 +85,7 @@ PAGE_PARTS = {
         "pipeline_stages",
         "pipeline_timeline",
     ),
-    "performance_table.rst": ("comparisons", "h2d", "d2h", "notes"),
+    "performance_table.rst": ("comparisons", "frameworks", "h2d", "d2h", "notes"),
     "performance_wrap.rst": ("wrap_cost",),
     "performance_targets.rst": ("targets",),
 }
@@ -340,6 +346,64 @@ def _comparisons_section(doc: dict[str, Any]) -> Section:
     title = "The helpers against the raw binding, measured interleaved"
     return Section(
         "comparisons", title, header if rows else (), tuple(rows), tuple(notes)
+    )
+
+
+def _frameworks_section(doc: dict[str, Any]) -> Section:
+    helpers, others = SIDE_BY_SIDE[0], SIDE_BY_SIDE[1:]
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    failed: set[str] = set()
+    behind: dict[str, list[str]] = {other: [] for other in others}
+    entries = doc.get("frameworks") or ()
+    for entry in entries:
+        size = format_bytes(entry.get("bytes") or 0)
+        if entry.get("skipped"):
+            notes.append(f"{size} not measured: {entry['skipped']}")
+            continue
+        failed |= {k for k, ok in (entry.get("verified") or {}).items() if not ok}
+        for direction, label in DIRECTIONS.items():
+            rates = entry.get(direction) or {}
+            mine = rates.get(helpers)
+            shares = [
+                pct(mine / rates[o]) if mine and rates.get(o) else "—" for o in others
+            ]
+            cells = [_gbps(rates.get(name)) for name in SIDE_BY_SIDE]
+            rows.append((size, label, *cells, *shares))
+            for other in others:
+                if mine and rates.get(other, 0) * (1 - AT_TOLERANCE) > mine:
+                    behind[other].append(f"{direction} {size}")
+    if not entries:
+        notes.append("Not measured in this run.")
+    if rows:
+        reps = ", ".join(str(e["repeats"]) for e in entries if e.get("repeats"))
+        notes.append(
+            "Rates: medians. The three calls copy the same pinned arrays "
+            "to and from the same device memory on the same stream, event-timed "
+            "and in turns; each timed copy follows an untimed one by the same call "
+            f"(copies timed per call and size: {reps})."
+        )
+        notes.append(
+            "Round trips checked: "
+            + (f"MISMATCH for {', '.join(sorted(failed))}." if failed else "all.")
+        )
+    if any(behind.values()):
+        where = "; ".join(f"{o}: {', '.join(p)}" for o, p in behind.items() if p)
+        notes.append(
+            f"The helpers are more than {AT_TOLERANCE:.1%} below at {where}. There, "
+            "the other call gets its copy onto the stream sooner: its checks before "
+            "the copy are compiled code, while the helpers' are Python, the code "
+            "these pages teach."
+        )
+    header = (
+        "Size",
+        "Direction",
+        *SIDE_BY_SIDE,
+        *(f"{helpers} vs {o}" for o in others),
+    )
+    title = "The helpers against CuPy and PyTorch, side by side (pinned, async)"
+    return Section(
+        "frameworks", title, header if rows else (), tuple(rows), tuple(notes)
     )
 
 
@@ -850,14 +914,15 @@ def _pipeline_timeline_section(doc: dict[str, Any]) -> Section:
 
 
 def sections(doc: dict[str, Any]) -> list[Section]:
-    """The report, in order: run, targets, batch, comparisons, h2d, d2h, the
-    interop sections (stream_wait, wrap_cost), decode, the pipeline's
+    """The report, in order: run, targets, batch, comparisons, frameworks, h2d,
+    d2h, the interop sections (stream_wait, wrap_cost), decode, the pipeline's
     (pipeline_finding, pipeline, pipeline_stages, pipeline_timeline), notes."""
     return [
         _run_section(doc),
         _targets_section(doc),
         _batch_section(doc),
         _comparisons_section(doc),
+        _frameworks_section(doc),
         _rates_section(doc, "h2d"),
         _rates_section(doc, "d2h"),
         _stream_wait_section(doc),
