@@ -316,6 +316,29 @@ def test_side_by_side_on_the_gpu() -> None:
         gpu.close()
 
 
+@pytest.mark.gpu
+def test_a_warm_measure_runs_the_call_once_untimed_then_times_it() -> None:
+    """The untimed call finishes before the timed one starts: a 64 MiB memset
+    (about 20 us or more) timed warm takes far less than the two together."""
+    from cuda.bindings import runtime as cudart
+
+    import cuda_python_common as cu
+
+    gpu = timing.Gpu(cu, cudart, quick=True)
+    gpu.start()
+    calls: list[float] = []
+    try:
+        with cu.CudaBuffer(64 * MiB) as buffer:
+            memset = lambda: calls.append(gpu.check(cudart.cudaMemsetAsync(buffer.ptr, 1, buffer.nbytes, gpu.stream)))  # noqa: E731
+            both = gpu.on_stream(gpu.stream)(lambda: (memset(), memset()))
+            warm = gpu.on_stream_warm(gpu.stream)(memset)
+            gpu.sync_stream(gpu.stream)
+        assert len(calls) == 4
+        assert 0 < warm < 0.75 * both, (warm, both)
+    finally:
+        gpu.close()
+
+
 @pytest.mark.parametrize(
     ("nbytes", "ratio", "expected"),
     [

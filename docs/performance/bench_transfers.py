@@ -9,8 +9,8 @@ against the raw binding (``bench.py transfers``).
 * The helpers against the raw binding, interleaved (helper, raw, raw,
   helper, ...) so that drift affects both alike: the time of one 4 KiB
   pageable synchronous call (median of 5,000 calls each: the per-call
-  overhead), the pinned async rate at 64 KiB and 1 MiB, and the pageable rate
-  at 256 MiB.
+  overhead), the pinned async rate at 64 KiB and 1 MiB (each copy timed warm,
+  after an untimed one of the same call), and the pageable rate at 256 MiB.
 * The helpers against CuPy and PyTorch side by side at every size, on the same
   memory and stream (``side_by_side.py``): what the frameworks target judges.
 
@@ -207,13 +207,14 @@ def compare(gpu: Gpu, memory: str, res: SizeResources) -> dict[str, Any]:
     """Helper and raw copies of ``res.nbytes``, interleaved, both directions.
 
     ``memory="pinned"``: the helpers with ``stream=`` against
-    ``cudaMemcpyAsync`` on pinned arrays, event-timed. ``"pageable"``: the
+    ``cudaMemcpyAsync`` on pinned arrays, event-timed, each copy warm
+    (:meth:`timing.Gpu.on_stream_warm`). ``"pageable"``: the
     synchronous helpers against ``cudaMemcpy``, timed until synchronized.
     """
     n = res.nbytes
     if memory == "pinned":
         src, dst, stream = res.pinned_src, res.pinned_dst, gpu.stream
-        measure, timer = gpu.on_stream(stream), "events"
+        measure, timer = gpu.on_stream_warm(stream), "events"
         reps = PINNED_CALLS_QUICK if gpu.quick else PINNED_CALLS_FULL
         warmup = 50
     else:

@@ -340,7 +340,8 @@ def _comparisons_section(doc: dict[str, Any]) -> Section:
     if rows:
         notes.append(
             "Rates: medians over interleaved helper and raw copies on the same "
-            "memory (pinned: event-timed on one stream; pageable: until synchronized)."
+            "memory (pinned: event-timed on one stream, each copy after an untimed "
+            "one of the same call; pageable: until synchronized)."
         )
     header = ("Measurement", "Direction", "Helper", "Raw", "Helper vs raw")
     title = "The helpers against the raw binding, measured interleaved"

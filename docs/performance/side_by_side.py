@@ -29,7 +29,7 @@ import numpy as np
 
 from render_results import SIDE_BY_SIDE
 from targets import DIRECTIONS
-from timing import Gpu, Measure, MiB, time_interleaved
+from timing import Gpu, MiB, time_interleaved
 from transfer_methods import SizeResources
 
 TIMER = (
@@ -102,18 +102,6 @@ def round_trip(gpu: Gpu, res: SizeResources, h2d: Callable, d2h: Callable) -> bo
     return bool(np.array_equal(res.pinned_dst, res.pinned_src))
 
 
-def warm(gpu: Gpu) -> Measure:
-    """Events around the call, after an untimed, finished call of the same."""
-    timed = gpu.on_stream(gpu.stream)
-
-    def measure(fn: Callable[[], Any]) -> float:
-        fn()
-        gpu.sync_stream(gpu.stream)
-        return timed(fn)
-
-    return measure
-
-
 def rates(calls: Copies, times: list[list[float]], nbytes: int) -> dict[str, float]:
     """Median GB/s of each call from its copy times in seconds."""
     return {
@@ -138,7 +126,7 @@ def measure(gpu: Gpu, res: SizeResources) -> dict[str, Any]:
         }
         for i, direction in enumerate(DIRECTIONS):
             one_way = [pair[i] for pair in calls.values()]
-            times = time_interleaved(one_way, warm(gpu), reps)
+            times = time_interleaved(one_way, gpu.on_stream_warm(gpu.stream), reps)
             entry[direction] = rates(calls, times, n)
         return entry
     finally:

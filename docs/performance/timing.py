@@ -240,6 +240,18 @@ class Gpu:
 
         return measure
 
+    def on_stream_warm(self, stream: Any) -> Measure:
+        """As :meth:`on_stream`, after an untimed, finished call of the same: each
+        call is timed warm, as in a loop of copies, wherever it falls in the turns."""
+        timed = self.on_stream(stream)
+
+        def measure(fn: Callable[[], Any]) -> float:
+            fn()
+            self.sync_stream(stream)
+            return timed(fn)
+
+        return measure
+
 
 class TorchSpinner:
     """``spin(ms, stream)``: queue about ``ms`` of GPU work on a torch ``stream``
