@@ -280,6 +280,13 @@ def test_frameworks_section(example: dict) -> None:
     assert "64 KiB not measured: ValueError: odd" in section.notes
 
 
+def test_a_benchmark_script_exits_with_its_status_and_its_output_flushed() -> None:
+    code = "import timing; print('written', end=''); timing.exit_after_results(7)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "docs" / "performance")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (7, "written")
+
+
 def test_side_by_side_repeats_and_rates() -> None:
     assert [side_by_side.repeats(n, False) for n in (4 * KiB, 16 * MiB, 64 * MiB, 1 << 30)] == [1000, 160, 40, 10]
     assert side_by_side.repeats(4 * KiB, True) == 200 and side_by_side.repeats(1 << 30, True) == 10

@@ -54,7 +54,7 @@ from typing import Any
 
 from render_results import SCHEMA, format_cuda_version, format_text
 from targets import compute_targets
-from timing import PROG, Gpu, say, why
+from timing import PROG, Gpu, exit_after_results, say, why
 
 try:
     import preflight  # from samples/interoperability, on PYTHONPATH
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        exit_after_results(main())
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         sys.exit(130)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 import pipeline_timeline as timeline
-from timing import Gpu, say, time_interleaved, why
+from timing import Gpu, exit_after_results, say, time_interleaved, why
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "samples" / "interoperability" / "jpeg_batch_pipeline.py"
@@ -397,4 +397,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after_results(main())

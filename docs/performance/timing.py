@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PROG = "bench.py"
@@ -34,6 +36,17 @@ Measure = Callable[[Callable[[], Any]], float]
 
 def say(text: str) -> None:
     print(f"{PROG}: {text}", flush=True)
+
+
+def exit_after_results(status: int) -> NoReturn:
+    """End a benchmark script with ``status`` once its results are written,
+    without the interpreter's teardown. There, after the pipeline's timeline
+    was traced, torch's profiler can abort the process ("free(): invalid
+    pointer", signal 6), as when it frees buffers that CUPTI still holds
+    (pytorch/pytorch#195207). Nothing is left to clean up by then."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def why(exc: BaseException) -> str:
