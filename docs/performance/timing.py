@@ -40,10 +40,11 @@ def say(text: str) -> None:
 
 def exit_after_results(status: int) -> NoReturn:
     """End a benchmark script with ``status`` once its results are written,
-    without the interpreter's teardown. There, after the pipeline's timeline
-    was traced, torch's profiler can abort the process ("free(): invalid
-    pointer", signal 6), as when it frees buffers that CUPTI still holds
-    (pytorch/pytorch#195207). Nothing is left to clean up by then."""
+    without the interpreter's teardown. After the pipeline part ran, that
+    teardown has aborted the process ("free(): invalid pointer", signal 6) in
+    some GPU runs; the cause is not pinned (a suspect: torch's profiler freeing
+    buffers CUPTI still holds, pytorch/pytorch#195207). Nothing is left to
+    clean up by then: the pipeline's process pool is already terminated."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
