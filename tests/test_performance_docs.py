@@ -333,7 +333,7 @@ def test_a_warm_measure_runs_the_call_once_untimed_then_times_it() -> None:
 
     gpu = timing.Gpu(cu, cudart, quick=True)
     gpu.start()
-    calls: list[float] = []
+    calls: list[None] = []  # what each memset's check returned
     try:
         with cu.CudaBuffer(64 * MiB) as buffer:
             memset = lambda: calls.append(gpu.check(cudart.cudaMemsetAsync(buffer.ptr, 1, buffer.nbytes, gpu.stream)))  # noqa: E731
